@@ -1,0 +1,1 @@
+"""Datasets: the source registry, downloads, and the one prepared format."""

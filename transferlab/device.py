@@ -1,0 +1,55 @@
+"""Device choice (CUDA, then MPS, then CPU) and the CUDA-only speed-ups.
+
+Mixed precision and channels_last are applied on CUDA only; CPU and MPS run the
+same code path in float32 so CPU results stay bit-reproducible.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from transferlab.errors import UserError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Map the ``device`` param to a torch device; ``auto`` picks CUDA, then MPS, then CPU."""
+    if name not in DEVICE_CHOICES:
+        raise UserError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("device 'cuda' requested but no CUDA GPU is visible; set base.device: auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("device 'mps' requested but MPS is unavailable; set base.device: auto")
+    return torch.device(name)
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision (float16) on CUDA; a no-op elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """Move a model to ``device``; channels_last memory format on CUDA."""
+    model = model.to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def prepare_batch(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move an image batch to ``device`` (non-blocking, channels_last on CUDA)."""
+    x = x.to(device, non_blocking=True)
+    if device.type == "cuda" and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x

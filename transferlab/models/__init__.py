@@ -1,0 +1,1 @@
+"""Backbones: the registry, weights, cut points, and the small VGG the pipeline pretrains."""

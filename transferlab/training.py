@@ -1,0 +1,201 @@
+"""The one supervised training loop (pretrain, fine-tune and scratch stages share it).
+
+Works on prepared uint8 arrays: batches are drawn by a seeded generator, turned into
+model input by a ``preprocess`` callable (the backbone's own), optionally augmented,
+and trained with SGD or Adam from params. Returns per-epoch (and optionally
+per-k-iterations) history rows ready for DVC plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from transferlab.config import require
+from transferlab.data.prepared import to_nchw_uint8
+from transferlab.device import autocast, prepare_batch, prepare_model
+
+Preprocess = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimParams:
+    """Optimiser and schedule knobs, named like torch.optim's arguments."""
+
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    epochs: int = 1
+    batch_size: int = 64
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+
+    def __post_init__(self) -> None:
+        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
+        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+
+
+def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimParams) -> torch.optim.Optimizer:
+    """SGD (with momentum) or Adam, as the params say."""
+    params = [p for p in params if p.requires_grad]
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def iterate_batches(
+    n: int, batch_size: int, generator: torch.Generator | None
+) -> Iterable[np.ndarray]:
+    """Index batches over ``n`` items: shuffled by ``generator``, in order when None."""
+    order = torch.randperm(n, generator=generator).numpy() if generator is not None else np.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def batch_input(
+    images: np.ndarray, idx: np.ndarray, preprocess: Preprocess, device: torch.device, channels: int = 3
+) -> torch.Tensor:
+    """Slice uint8 images, convert to (N, C, H, W) and apply the model's preprocessing."""
+    x = to_nchw_uint8(images[idx], channels)
+    return prepare_batch(preprocess(x), device)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module,
+    images: np.ndarray,
+    preprocess: Preprocess,
+    device: torch.device,
+    batch_size: int = 256,
+    channels: int = 3,
+) -> torch.Tensor:
+    """Logits for all ``images`` (uint8 NHWC) in order, as a float32 CPU tensor."""
+    model.eval()
+    out = []
+    for idx in iterate_batches(len(images), batch_size, None):
+        with autocast(device):
+            out.append(model(batch_input(images, idx, preprocess, device, channels)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def evaluate(
+    model: nn.Module,
+    images: np.ndarray,
+    labels: np.ndarray,
+    preprocess: Preprocess,
+    device: torch.device,
+    batch_size: int = 256,
+    channels: int = 3,
+) -> tuple[float, float]:
+    """(mean cross-entropy loss, accuracy) on a labelled set."""
+    logits = predict_logits(model, images, preprocess, device, batch_size, channels)
+    y = torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    loss = nn.functional.cross_entropy(logits, y).item()
+    acc = (logits.argmax(1) == y).float().mean().item()
+    return loss, acc
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    preprocess: Preprocess,
+    cfg: OptimParams,
+    device: torch.device,
+    generator: torch.Generator,
+    *,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    channels: int = 3,
+    log_every: int = 0,
+    desc: str = "train",
+) -> dict[str, list[dict[str, float]]]:
+    """Train ``model`` on ``train`` and evaluate on ``test`` after every epoch.
+
+    ``augment`` (if given) acts on the uint8 (N, C, H, W) batch before preprocessing.
+    With ``log_every`` > 0, the running train loss/accuracy and the test accuracy are
+    also logged every ``log_every`` iterations (convergence curves). Returns
+    ``{"epochs": [...], "iterations": [...]}`` rows.
+    """
+    model = prepare_model(model, device)
+    optimizer = make_optimizer(model.parameters(), cfg)
+    steps_per_epoch = -(-len(train[0]) // cfg.batch_size)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs * steps_per_epoch)
+        if cfg.lr_schedule == "cosine"
+        else None
+    )
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda")
+    labels = torch.from_numpy(np.asarray(train[1], dtype=np.int64))
+    epochs: list[dict[str, float]] = []
+    iterations: list[dict[str, float]] = []
+    step = 0
+    start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        seen = correct = 0
+        loss_sum = 0.0
+        window = {"loss": 0.0, "correct": 0, "seen": 0}
+        batches = tqdm(
+            list(iterate_batches(len(train[0]), cfg.batch_size, generator)),
+            desc=f"{desc} {epoch}/{cfg.epochs}",
+            leave=False,
+            mininterval=5,
+        )
+        for idx in batches:
+            x = to_nchw_uint8(train[0][idx], channels)
+            if augment is not None:
+                x = augment(x)
+            x = prepare_batch(preprocess(x), device)
+            y = labels[idx].to(device)
+            with autocast(device):
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            n = len(idx)
+            hits = (logits.argmax(1) == y).sum().item()
+            seen += n
+            correct += hits
+            loss_sum += loss.item() * n
+            window["loss"] += loss.item() * n
+            window["correct"] += hits
+            window["seen"] += n
+            if log_every and step % log_every == 0:
+                _, test_acc = evaluate(model, *test, preprocess, device, channels=channels)
+                model.train()
+                iterations.append(
+                    {
+                        "iteration": step,
+                        "train_loss": window["loss"] / window["seen"],
+                        "train_acc": window["correct"] / window["seen"],
+                        "test_acc": test_acc,
+                    }
+                )
+                window = {"loss": 0.0, "correct": 0, "seen": 0}
+        test_loss, test_acc = evaluate(model, *test, preprocess, device, channels=channels)
+        epochs.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / max(seen, 1),
+                "train_acc": correct / max(seen, 1),
+                "test_loss": test_loss,
+                "test_acc": test_acc,
+                "seconds": time.perf_counter() - start,
+            }
+        )
+    return {"epochs": epochs, "iterations": iterations}
