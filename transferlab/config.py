@@ -159,3 +159,16 @@ class BaseParams:
 
     def __post_init__(self) -> None:
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+
+
+def load_entry(cls: type[T], registry: str, name: str, kind: str, path: str | Path = PARAMS_FILE) -> T:
+    """Load entry ``name`` of registry section ``registry`` (e.g. ``backbones``).
+
+    An unknown name fails with one line listing the entries that exist.
+    """
+    from transferlab.errors import unknown_name
+
+    entries = get_path(read_params(path), registry)
+    if not isinstance(entries, Mapping) or name not in entries:
+        raise unknown_name(kind, name, entries if isinstance(entries, Mapping) else ())
+    return from_mapping(cls, entries[name], where=f"{registry}.{name}")

@@ -1,0 +1,74 @@
+"""The extract stage's work: prepared dataset + materialised backbone -> cached features.
+
+Every requested cut layer comes from ONE forward pass (``features.extract_features``)
+and is cached on disk, so classifier sweeps never touch the network again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from transferlab.config import require
+from transferlab.data.prepared import load_prepared
+from transferlab.device import resolve_device
+from transferlab.features import extract_features, save_features
+from transferlab.models.registry import load_backbone, resolve_layers
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractParams:
+    """The ``extract`` section."""
+
+    batch_size: int = 256
+    pool: Literal["none", "avg", "max"] = "none"  # spatial pooling of conv maps before flattening
+    pool_size: int = 1  # output side of that pooling (1 = global)
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.pool_size >= 1, f"pool_size must be >= 1, got {self.pool_size}")
+
+
+def extract_dataset(
+    prepared_dir: Path,
+    model_dir: Path,
+    layers: Sequence[str],
+    cfg: ExtractParams,
+    out_dir: Path,
+    *,
+    device_name: str = "auto",
+) -> dict[str, Any]:
+    """Extract ``layers`` for every image of a prepared dataset into ``out_dir``; return metrics."""
+    backbone = load_backbone(Path(model_dir))
+    layers = resolve_layers(backbone, layers)  # fail on a bad name before loading any data
+    ds = load_prepared(prepared_dir)
+    device = resolve_device(device_name)
+    feats, stats = extract_features(
+        backbone,
+        ds.images,
+        layers,
+        batch_size=cfg.batch_size,
+        device=device,
+        pool=cfg.pool,
+        pool_size=cfg.pool_size,
+    )
+    meta = {
+        "dataset": ds.name,
+        "backbone": backbone.name,
+        "classes": list(ds.classes),
+        "layers": list(layers),
+        "pool": cfg.pool,
+        "pool_size": cfg.pool_size,
+    }
+    save_features(out_dir, feats, ds.labels, ds.is_test, meta)
+    return {
+        "dataset": ds.name,
+        "backbone": backbone.name,
+        "images": stats["images"],
+        "seconds": stats["seconds"],
+        "images_per_second": stats["images_per_second"],
+        "device": str(stats["device"]),
+        "dims": {layer: int(feats[layer].shape[1]) for layer in layers},
+    }

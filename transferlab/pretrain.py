@@ -1,0 +1,125 @@
+"""Materialise a backbone-registry entry into data/models/<name>: train it or resolve its weights.
+
+``weights: pretrain`` trains the architecture on the source dataset with the shared
+``fit`` loop (the offline stand-in for ImageNet pretraining) and records its test
+accuracy; ``none`` records the seeded random init (the control); ``imagenet`` records
+which torchvision weights to load; a path copies that local weights file. Every later
+stage then loads backbones the same way, from ``data/models/<name>``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from transferlab.config import require
+from transferlab.data.prepared import PreparedDataset
+from transferlab.device import resolve_device
+from transferlab.errors import UserError
+from transferlab.models.registry import ARCHS, build_backbone, save_backbone
+from transferlab.seeding import torch_generator
+from transferlab.training import OptimParams, fit
+
+WEIGHT_KINDS = ("pretrain", "none", "imagenet")
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneEntry:
+    """One entry of the ``backbones`` registry in params.yaml."""
+
+    arch: str
+    weights: str = "none"  # pretrain | none | imagenet | path to a local .pt/.pth file
+    layers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        require(self.arch in ARCHS, f"unknown arch {self.arch!r}; valid archs: {', '.join(sorted(ARCHS))}")
+        if self.weights not in WEIGHT_KINDS:
+            require(
+                Path(self.weights).suffix in (".pt", ".pth"),
+                f"weights must be one of {', '.join(WEIGHT_KINDS)} or a .pt/.pth file, got {self.weights!r}",
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainParams(OptimParams):
+    """The ``pretrain`` section: the source dataset plus the optimiser knobs."""
+
+    dataset: str = "fashion-mnist"
+
+
+def materialise_backbone(
+    name: str,
+    entry: BackboneEntry,
+    cfg: PretrainParams,
+    source: PreparedDataset | None,
+    out_dir: Path,
+    *,
+    seed: int,
+    device_name: str = "auto",
+) -> dict[str, Any]:
+    """Write ``out_dir`` (weights.pt and/or card.json) for one registry entry; return metrics."""
+    card: dict[str, Any] = {"name": name, "arch": entry.arch, "weights": entry.weights, "seed": seed}
+    metrics: dict[str, Any] = {"arch": entry.arch, "weights": entry.weights}
+    if entry.weights == "pretrain":
+        if source is None:
+            raise UserError(f"backbone {name!r} needs a source dataset; set pretrain.dataset")
+        device = resolve_device(device_name)
+        backbone = build_backbone(entry.arch, "none", num_classes=len(source.classes), name=name, seed=seed)
+        start = time.perf_counter()
+        history = fit(
+            backbone.model,
+            source.split("train"),
+            source.split("test"),
+            backbone.preprocess,
+            cfg,
+            device,
+            torch_generator(seed),
+            desc=f"pretrain {name}",
+        )
+        backbone.model.cpu()
+        backbone.categories = tuple(source.classes)
+        last = history["epochs"][-1]
+        metrics.update(
+            source_dataset=source.name,
+            test_acc=last["test_acc"],
+            train_acc=last["train_acc"],
+            test_loss=last["test_loss"],
+            epochs=cfg.epochs,
+            seconds=time.perf_counter() - start,
+            train_images=int(source.counts()["train"]),
+        )
+        card.update(source_dataset=source.name, test_acc=last["test_acc"], history=history["epochs"])
+        save_backbone(backbone, out_dir, card)
+        metrics["curve"] = history["epochs"]
+    elif entry.weights in ("none", "imagenet"):
+        backbone = build_backbone(entry.arch, entry.weights, name=name, seed=seed)
+        if entry.arch == "vgg_mini":  # small: keep the exact init as a file
+            save_backbone(backbone, out_dir, card)
+        else:  # ImageNet-sized: rebuilt from arch + weights + seed, no copy in the DVC cache
+            _write_card(out_dir, backbone, card)
+    else:
+        src = Path(entry.weights)
+        if not src.is_file():
+            raise UserError(f"weights file {str(src)!r} for backbone {name!r} not found; fix backbones.{name}.weights")
+        backbone = build_backbone(entry.arch, str(src), name=name, seed=seed)
+        card["weights_file"] = str(src)
+        save_backbone(backbone, out_dir, card)
+        shutil.copystat(src, out_dir / "weights.pt")
+    metrics["parameters"] = sum(p.numel() for p in backbone.model.parameters())
+    return metrics
+
+
+def _write_card(out_dir: Path, backbone, card: dict[str, Any]) -> None:
+    """Card-only entry (no weights copy): the model is rebuilt from arch + weights + seed."""
+    from transferlab.io import write_json
+
+    card = dict(card, num_classes=_num_classes(backbone), categories=list(backbone.categories or []))
+    write_json(Path(out_dir) / "card.json", card)
+
+
+def _num_classes(backbone) -> int:
+    head = backbone.head_module()
+    return int(getattr(head, "out_features", getattr(head, "out_channels", 0)))

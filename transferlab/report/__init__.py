@@ -1,0 +1,1 @@
+"""The generated report: Markdown + self-contained HTML built only from metrics JSON."""

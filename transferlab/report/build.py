@@ -1,0 +1,46 @@
+"""Assemble the report from metrics JSON only (so it always tells the truth of the last run).
+
+Each part of the study contributes one module in ``transferlab.report.sections`` with
+``build(metrics_dir, reports_dir) -> Section | None`` (None when its metrics are absent).
+To add a part, add its module name to :data:`SECTIONS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from transferlab.io import atomic_file
+from transferlab.report.model import Section
+from transferlab.report.render import to_html, to_markdown
+
+TITLE = "transferlab report"
+
+SECTIONS: tuple[str, ...] = (
+    "sources",
+    "backbones",
+    "extract",
+)
+
+
+def collect_sections(metrics_dir: Path, reports_dir: Path) -> list[Section]:
+    """Run every section builder; skip the parts whose metrics are absent."""
+    sections = []
+    for name in SECTIONS:
+        module = importlib.import_module(f"transferlab.report.sections.{name}")
+        section = module.build(Path(metrics_dir), Path(reports_dir))
+        if section is not None:
+            sections.append(section)
+    return sections
+
+
+def write_report(metrics_dir: Path, reports_dir: Path) -> tuple[Path, Path]:
+    """Write ``report.md`` and the self-contained ``report.html`` into ``reports_dir``."""
+    reports_dir = Path(reports_dir)
+    sections = collect_sections(metrics_dir, reports_dir)
+    md_path, html_path = reports_dir / "report.md", reports_dir / "report.html"
+    with atomic_file(md_path) as fh:
+        fh.write(to_markdown(TITLE, sections))
+    with atomic_file(html_path) as fh:
+        fh.write(to_html(TITLE, sections, reports_dir))
+    return md_path, html_path

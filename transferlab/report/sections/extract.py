@@ -1,0 +1,30 @@
+"""Report section: feature extraction per dataset x backbone (dims per layer, throughput)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from transferlab.report.model import Section, Table, read_metrics_dir
+
+
+def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
+    runs = read_metrics_dir(metrics_dir, "extract")
+    if not runs:
+        return None
+    rows = []
+    for m in runs.values():
+        row = {
+            "dataset": m.get("dataset"),
+            "backbone": m.get("backbone"),
+            "images": m.get("images"),
+            "images/s": m.get("images_per_second"),
+            "device": m.get("device"),
+        }
+        row.update({f"dim {layer}": dim for layer, dim in m.get("dims", {}).items()})
+        rows.append(row)
+    return Section(
+        "Feature extraction",
+        [Table(pd.DataFrame(rows), "All cut layers come from one forward pass; feature dimension per layer.")],
+    )
