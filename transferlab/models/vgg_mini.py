@@ -1,17 +1,19 @@
 """vgg_mini: a VGG-shaped CNN small enough to pretrain on a 2-core CPU.
 
 Same layout as torchvision's VGG (``features`` -> ``avgpool`` -> ``classifier``):
-three conv blocks of two 3x3 convs (with BatchNorm, as in vgg16_bn) each ending
-in a 2x2 max-pool, then fc6, fc7 and the class layer. At its 32 px input pool3
-is 64x4x4, so fc6 rewrites as a 4x4 convolution exactly as VGG16's fc6 does as 7x7.
+three conv blocks of 3x3 convs (with BatchNorm, as in vgg16_bn) each ending in a
+2x2 max-pool, then fc6, fc7 and the class layer. At its 28 px input (Fashion-MNIST's
+native size) pool3 is 64x3x3, so fc6 rewrites as a 3x3 convolution exactly as
+VGG16's fc6 does as 7x7. Narrow early blocks keep one pretraining epoch on 60k
+images under a minute on a 2-core CPU.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-INPUT_SIZE = 32
-BLOCK_CHANNELS = (16, 32, 64)
+INPUT_SIZE = 28
+BLOCKS: tuple[tuple[int, ...], ...] = ((16,), (32,), (64, 64))  # conv widths per block
 FC_WIDTH = 256
 
 
@@ -22,13 +24,13 @@ class VGGMini(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         in_ch = 3
-        for out_ch in BLOCK_CHANNELS:
-            for _ in range(2):
+        for widths in BLOCKS:
+            for out_ch in widths:
                 layers += [nn.Conv2d(in_ch, out_ch, 3, padding=1), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)]
                 in_ch = out_ch
             layers.append(nn.MaxPool2d(2, 2))
         self.features = nn.Sequential(*layers)
-        side = INPUT_SIZE // 2 ** len(BLOCK_CHANNELS)
+        side = INPUT_SIZE // 2 ** len(BLOCKS)
         self.avgpool = nn.AdaptiveAvgPool2d((side, side))
         self.classifier = nn.Sequential(
             nn.Linear(in_ch * side * side, FC_WIDTH),  # fc6
@@ -56,8 +58,8 @@ def cut_points() -> dict[str, str]:
     """The study's layer names for vgg_mini, as FX graph node names."""
     points = {}
     idx = 0
-    for block, _ in enumerate(BLOCK_CHANNELS, start=1):
-        idx += 6  # two (conv, bn, relu) triples
+    for block, widths in enumerate(BLOCKS, start=1):
+        idx += 3 * len(widths)  # (conv, bn, relu) per conv
         points[f"pool{block}"] = f"features.{idx}"
         idx += 1
     points["fc6"] = "classifier.1"

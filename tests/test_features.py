@@ -1,0 +1,113 @@
+"""One-pass feature extraction equals per-layer passes; pooling dims; the feature cache format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from transferlab.data.prepared import to_nchw_uint8
+from transferlab.errors import UserError
+from transferlab.features import extract_features, load_features, save_features
+from transferlab.models.registry import build_backbone
+
+torch.set_num_threads(1)
+CPU = torch.device("cpu")
+F16 = {"rtol": 1e-2, "atol": 1e-3}  # float16 storage
+
+
+@pytest.fixture(scope="module")
+def mini():
+    return build_backbone("vgg_mini", "none", seed=0)
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return build_backbone("resnet18", "none", seed=0)
+
+
+def _images(n, side, channels, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, side, side, channels), dtype=np.uint8)
+
+
+def test_one_pass_equals_separate_passes_vgg_mini(mini):
+    images = _images(5, 28, 1)  # grayscale, replicated to 3 channels
+    layers = ["pool1", "pool2", "pool3", "fc6", "fc7"]
+    feats, stats = extract_features(mini, images, layers, batch_size=2, device=CPU, progress=False)
+    for layer in layers:
+        alone, _ = extract_features(mini, images, [layer], batch_size=5, device=CPU, progress=False)
+        assert feats[layer].dtype == np.float16
+        np.testing.assert_allclose(feats[layer].astype(np.float32), alone[layer].astype(np.float32), **F16)
+    # independent of FX: the plain module forward
+    x = mini.preprocess(to_nchw_uint8(images))
+    m = mini.model.eval()
+    with torch.no_grad():
+        pool3 = m.features(x)
+        fc7 = m.classifier[:5](m.avgpool(pool3).flatten(1))
+    np.testing.assert_allclose(feats["pool3"].astype(np.float32), pool3.flatten(1).numpy(), **F16)
+    np.testing.assert_allclose(feats["fc7"].astype(np.float32), fc7.numpy(), **F16)
+    assert {k: v.shape for k, v in feats.items()} == {
+        "pool1": (5, 16 * 14 * 14), "pool2": (5, 32 * 7 * 7), "pool3": (5, 64 * 3 * 3), "fc6": (5, 256), "fc7": (5, 256)
+    }
+    assert stats["images"] == 5 and stats["device"] == "cpu" and stats["images_per_second"] > 0
+    assert stats["layers"]["pool3"] == {"node": "features.14", "shape": [64, 3, 3], "dim": 576}
+    assert m.training is False
+
+
+def test_one_pass_equals_separate_passes_resnet18(resnet18):
+    images = _images(2, 40, 3)  # resized to 256, cropped to 224 inside preprocess
+    feats, _ = extract_features(resnet18, images, ["layer3", "avgpool"], batch_size=2, device=CPU, progress=False)
+    x = resnet18.preprocess(to_nchw_uint8(images))
+    m = resnet18.model.eval()
+    with torch.no_grad():
+        h = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        layer3 = m.layer3(m.layer2(m.layer1(h)))
+        avg = m.avgpool(m.layer4(layer3)).flatten(1)
+    assert feats["layer3"].shape == (2, 256 * 14 * 14) and feats["avgpool"].shape == (2, 512)
+    np.testing.assert_allclose(feats["layer3"].astype(np.float32), layer3.flatten(1).numpy(), **F16)
+    np.testing.assert_allclose(feats["avgpool"].astype(np.float32), avg.numpy(), **F16)
+
+
+@pytest.mark.parametrize("pool, size", [("avg", 1), ("max", 1), ("avg", 2)])
+def test_pooling_dims_and_values(mini, pool, size):
+    images = _images(3, 28, 3, seed=1)
+    raw, _ = extract_features(mini, images, ["pool2", "fc7"], device=CPU, progress=False)
+    pooled, stats = extract_features(mini, images, ["pool2", "fc7"], device=CPU, pool=pool, pool_size=size, progress=False)
+    assert pooled["pool2"].shape == (3, 32 * size * size)
+    assert stats["layers"]["pool2"]["shape"] == [32, 7, 7] and stats["layers"]["pool2"]["dim"] == 32 * size * size
+    np.testing.assert_array_equal(pooled["fc7"], raw["fc7"])  # FC outputs are not pooled
+    if size == 1:
+        maps = raw["pool2"].astype(np.float32).reshape(3, 32, 49)
+        want = maps.mean(-1) if pool == "avg" else maps.max(-1)
+        np.testing.assert_allclose(pooled["pool2"].astype(np.float32), want, **F16)
+
+
+def test_bad_arguments(mini):
+    images = _images(2, 28, 1)
+    with pytest.raises(UserError, match="unknown pool"):
+        extract_features(mini, images, ["fc7"], device=CPU, pool="median", progress=False)
+    with pytest.raises(UserError, match="cut point"):
+        extract_features(mini, images, ["conv5_3"], device=CPU, progress=False)
+
+
+def test_save_load_features_round_trip(mini, tmp_path):
+    images = _images(4, 28, 1)
+    feats, stats = extract_features(mini, images, ["pool3", "fc7"], device=CPU, progress=False)
+    labels = np.array([0, 1, 2, 1])
+    is_test = np.array([False, False, True, True])
+    save_features(tmp_path / "f", feats, labels, is_test, {"dataset": "toy", "layers": stats["layers"]})
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["fc7.npy", "is_test.npy", "labels.npy", "meta.json", "pool3.npy"]
+    loaded = load_features(tmp_path / "f")
+    got, got_labels, got_is_test, meta = loaded  # unpacks like save_features' arguments
+    assert set(got) == {"pool3", "fc7"}
+    np.testing.assert_array_equal(got["fc7"], feats["fc7"])
+    np.testing.assert_array_equal(got_labels, labels)
+    np.testing.assert_array_equal(got_is_test, is_test)
+    assert meta["dataset"] == "toy" and meta["images"] == 4
+    assert meta["layers"]["pool3"] == {"file": "pool3.npy", "dim": 576, "shape": [64, 3, 3], "node": "features.14"}
+    only = load_features(tmp_path / "f", ["fc7"], mmap=True)
+    assert list(only.feats) == ["fc7"] and only.feats["fc7"].dtype == np.float16
+    with pytest.raises(UserError, match="'fc6'"):
+        load_features(tmp_path / "f", ["fc6"])
+    with pytest.raises(UserError, match="not found"):
+        load_features(tmp_path / "missing")

@@ -1,0 +1,63 @@
+"""The ``transferlab`` command: small helpers around the pipeline.
+
+``transferlab layers <arch|backbone-name>`` lists the valid cut points (what
+``backbones.<name>.layers`` accepts), one per line: name, FX graph node, and the
+per-image output shape at the architecture's input size. A backbone name is looked
+up in ``params.yaml``'s ``backbones`` registry.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from transferlab.config import read_params
+from transferlab.errors import exit_on_user_error, unknown_name
+from transferlab.models.registry import ARCHS, describe_cut_points
+
+
+def _arch_of(target: str, params_path: Path) -> str:
+    """``target`` itself if it is an architecture, else the arch of that params.yaml backbone."""
+    if target in ARCHS:
+        return target
+    backbones: Mapping = {}
+    if params_path.is_file():
+        backbones = read_params(params_path).get("backbones") or {}
+    entry = backbones.get(target)
+    if isinstance(entry, Mapping) and "arch" in entry:
+        arch = str(entry["arch"])
+        if arch not in ARCHS:
+            raise unknown_name(f"backbone architecture (backbones.{target}.arch)", arch, ARCHS)
+        return arch
+    raise unknown_name("backbone", target, dict.fromkeys([*ARCHS, *backbones]))
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    arch = _arch_of(args.target, Path(args.params))
+    rows = describe_cut_points(arch)
+    width = max(len(name) for name, _, _ in rows)
+    node_width = max(len(node) for _, node, _ in rows)
+    for name, node, shape in rows:
+        print(f"{name:<{width}}  {node:<{node_width}}  {'x'.join(str(s) for s in shape)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="transferlab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    layers = sub.add_parser("layers", help="list an architecture's cut points (name, FX node, output shape)")
+    layers.add_argument("target", help=f"architecture ({', '.join(ARCHS)}) or a backbone name in params.yaml")
+    layers.add_argument("--params", default="params.yaml", help="params file to look backbone names up in")
+    layers.set_defaults(func=cmd_layers)
+    return parser
+
+
+@exit_on_user_error
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
