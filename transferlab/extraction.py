@@ -58,7 +58,7 @@ def extract_dataset(
         "dataset": ds.name,
         "backbone": backbone.name,
         "classes": list(ds.classes),
-        "layers": list(layers),
+        "layers": stats["layers"],
         "pool": cfg.pool,
         "pool_size": cfg.pool_size,
     }

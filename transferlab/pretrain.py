@@ -96,10 +96,9 @@ def materialise_backbone(
         metrics["curve"] = history["epochs"]
     elif entry.weights in ("none", "imagenet"):
         backbone = build_backbone(entry.arch, entry.weights, name=name, seed=seed)
-        if entry.arch == "vgg_mini":  # small: keep the exact init as a file
-            save_backbone(backbone, out_dir, card)
-        else:  # ImageNet-sized: rebuilt from arch + weights + seed, no copy in the DVC cache
-            _write_card(out_dir, backbone, card)
+        # vgg_mini is small: keep its exact init as a file. ImageNet-sized nets are rebuilt
+        # from arch + weights + seed (card only), so no 500 MB copy lands in the DVC cache.
+        save_backbone(backbone, out_dir, card, include_weights=entry.arch == "vgg_mini")
     else:
         src = Path(entry.weights)
         if not src.is_file():
@@ -110,16 +109,3 @@ def materialise_backbone(
         shutil.copystat(src, out_dir / "weights.pt")
     metrics["parameters"] = sum(p.numel() for p in backbone.model.parameters())
     return metrics
-
-
-def _write_card(out_dir: Path, backbone, card: dict[str, Any]) -> None:
-    """Card-only entry (no weights copy): the model is rebuilt from arch + weights + seed."""
-    from transferlab.io import write_json
-
-    card = dict(card, num_classes=_num_classes(backbone), categories=list(backbone.categories or []))
-    write_json(Path(out_dir) / "card.json", card)
-
-
-def _num_classes(backbone) -> int:
-    head = backbone.head_module()
-    return int(getattr(head, "out_features", getattr(head, "out_channels", 0)))
