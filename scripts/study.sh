@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/dvc repro "$@"
+source .venv/bin/activate  # dvc.yaml commands call `python`: the venv one
+dvc repro "$@"
 echo "report: reports/report.md and reports/report.html"

@@ -114,6 +114,7 @@ def prepare_metrics(ds: PreparedDataset, seconds: float) -> dict[str, Any]:
     skipped = ds.meta.get("skipped", {})
     counts = ds.counts()
     return {
+        "source": ds.meta.get("source", ""),
         "train": counts["train"],
         "test": counts["test"],
         "classes": len(ds.classes),

@@ -19,12 +19,11 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
             {
                 "dataset": name,
                 "source": m.get("source", ""),
-                "classes": m.get("num_classes"),
+                "classes": m.get("classes"),
                 "train": m.get("train"),
                 "test": m.get("test"),
                 "image": "x".join(str(s) for s in m.get("image_shape", [])),
                 "skipped": m.get("skipped", 0),
-                "origin": m.get("origin", ""),
             }
         )
     return Section(

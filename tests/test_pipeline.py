@@ -1,0 +1,141 @@
+"""End-to-end: the real dvc.yaml stages on tiny params in a temporary git + DVC repo.
+
+Runs `dvc repro` (all stages), checks every stage wrote metrics and the report, that a
+second `dvc repro` runs nothing, that forced re-runs give identical metrics (same seed,
+same numbers on CPU), and that `dvc metrics show` lists them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMING = re.compile(r"seconds|per_second")
+pytestmark = pytest.mark.slow
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    """``over`` merged into a copy of ``base`` (mappings recursively, the rest replaced)."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def strip_timing(obj):
+    """Drop wall-clock values (keys containing 'seconds'/'per_second') recursively."""
+    if isinstance(obj, dict):
+        return {k: strip_timing(v) for k, v in obj.items() if not TIMING.search(k)}
+    if isinstance(obj, list):
+        return [strip_timing(v) for v in obj]
+    return obj
+
+
+def read_metrics(repo: Path) -> dict[str, object]:
+    return {
+        str(p.relative_to(repo)): strip_timing(json.loads(p.read_text()))
+        for p in sorted((repo / "metrics").rglob("*.json"))
+    }
+
+
+def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+def ran_stages(output: str) -> list[str]:
+    return re.findall(r"Running stage '([^']+)'", output)
+
+
+@pytest.fixture(scope="module")
+def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
+    """A git + DVC repo holding the project's stages, package and dvc.yaml, tiny params."""
+    repo = tmp_path_factory.mktemp("study")
+    for name in ("stages", "transferlab"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    tiny = yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text())
+    (repo / "params.yaml").write_text(yaml.safe_dump(deep_merge(params, tiny), sort_keys=False))
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(
+        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+        DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0",
+    )
+    run(["git", "init", "-q"], repo, env)
+    run(["dvc", "init", "-q"], repo, env)
+    return repo, env
+
+
+@pytest.fixture(scope="module")
+def first_run(tiny_repo) -> tuple[Path, dict, dict]:
+    repo, env = tiny_repo
+    proc = run(["dvc", "repro"], repo, env)
+    stages = run(["dvc", "stage", "list", "--name-only"], repo, env).stdout.split()
+    assert sorted(ran_stages(proc.stdout)) == sorted(stages)
+    return repo, env, read_metrics(repo)
+
+
+def test_every_stage_writes_metrics_and_report(first_run):
+    repo, _, metrics = first_run
+    for stage in ("prepare", "pretrain", "extract"):
+        assert any(k.startswith(f"metrics/{stage}/") for k in metrics), stage
+    report = (repo / "reports" / "report.md").read_text()
+    assert "## Backbones" in report and "## Feature extraction" in report
+    html = (repo / "reports" / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and "<table>" in html
+
+
+def test_second_repro_runs_nothing_and_metrics_listed(first_run):
+    repo, env, metrics = first_run
+    proc = run(["dvc", "repro"], repo, env)
+    assert ran_stages(proc.stdout) == []
+    assert read_metrics(repo) == metrics
+    shown = run(["dvc", "metrics", "show", "--json"], repo, env).stdout
+    assert "metrics/pretrain/vgg_mini.json" in shown
+
+
+def test_forced_rerun_gives_identical_metrics(first_run):
+    repo, env, metrics = first_run
+    targets = ["prepare@digits", "pretrain@vgg_mini", "extract@digits-vgg_mini"]
+    run(["dvc", "repro", "--force", "--single-item", *targets], repo, env)
+    again = read_metrics(repo)
+    for key in metrics:
+        assert again[key] == metrics[key], key
+
+
+def test_bad_param_fails_with_one_line_and_keeps_outputs(first_run):
+    repo, env, _ = first_run
+    before = (repo / "metrics" / "extract" / "digits-vgg_mini.json").read_text()
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    bad = deep_merge(params, {"backbones": {"vgg_mini": {"layers": ["pool1", "pool9"]}}})
+    (repo / "params.yaml").write_text(yaml.safe_dump(bad, sort_keys=False))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "stages.extract", "--dataset", "data/prepared/digits",
+             "--backbone", "vgg_mini", "--out", "data/features/digits-vgg_mini",
+             "--metrics", "metrics/extract/digits-vgg_mini.json"],
+            cwd=repo, env=env, capture_output=True, text=True,
+        )
+    finally:
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "pool9" in lines[0] and "pool1" in lines[0], proc.stderr
+    assert (repo / "metrics" / "extract" / "digits-vgg_mini.json").read_text() == before
+    assert (repo / "data" / "features" / "digits-vgg_mini").is_dir()
