@@ -71,4 +71,5 @@ def extract_dataset(
         "images_per_second": stats["images_per_second"],
         "device": str(stats["device"]),
         "dims": {layer: int(feats[layer].shape[1]) for layer in layers},
+        "layers": ",".join(layers),  # network order (JSON keys are sorted)
     }

@@ -22,7 +22,9 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
             "images/s": m.get("images_per_second"),
             "device": m.get("device"),
         }
-        row.update({f"dim {layer}": dim for layer, dim in m.get("dims", {}).items()})
+        dims = m.get("dims", {})
+        order = m.get("layers", "").split(",") if m.get("layers") else list(dims)
+        row.update({f"dim {layer}": dims[layer] for layer in order if layer in dims})
         rows.append(row)
     return Section(
         "Feature extraction",
