@@ -1,0 +1,1 @@
+"""GANs: DCGAN / conditional DCGAN / conditional MLP GAN, their training loop, FID and sample sheets."""
