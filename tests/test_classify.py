@@ -1,0 +1,233 @@
+"""classify: PCA keeps its variance, CV never sees test data, the full grid, bad params fail before work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from stages import classify as stage
+from transferlab.config import from_mapping
+from transferlab.errors import UserError
+from transferlab.features import Features, load_features, save_features
+from transferlab.transfer import classify
+from transferlab.transfer.grid import Kernels, fit_predict, run_grid
+from transferlab.transfer.params import ClassifyParams
+
+LAYERS = {"wide": 40, "narrow": 6}
+
+
+def _toy(seed: int = 0, n_train: int = 60, n_test: int = 30, classes: int = 3):
+    """Class-separated Gaussian features with decaying variance per dim, plus 8x8 'pixels'."""
+    rng = np.random.default_rng(seed)
+    n = n_train + n_test
+    labels = np.tile(np.arange(classes), n // classes + 1)[:n]
+    is_test = np.zeros(n, dtype=bool)
+    is_test[n_train:] = True
+    feats = {}
+    for layer, dim in LAYERS.items():
+        centres = rng.normal(0, 2.0, (classes, dim))
+        scale = 1.0 / np.arange(1, dim + 1)  # anisotropic: PCA 0.95 keeps fewer than all dims
+        feats[layer] = (centres[labels] + rng.normal(0, 1, (n, dim)) * scale * 3).astype(np.float16)
+    pixels = rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8)
+    return feats, labels, is_test, pixels
+
+
+def _features(feats, labels, is_test) -> Features:
+    return Features(feats, labels, is_test, {"dataset": "toy", "backbone": "toynet", "classes": ["a", "b", "c"],
+                                             "layers": {k: {"dim": v.shape[1]} for k, v in feats.items()}})
+
+
+PARAMS = ClassifyParams(kernels=("linear", "rbf", "sigmoid"), C=(0.1, 1.0, 10.0), n_components=(None, 0.95), cv_folds=3)
+
+
+def test_pca_fraction_keeps_that_much_variance():
+    feats, labels, is_test, _ = _toy()
+    X = feats["wide"].astype(np.float64)
+    grid = run_grid("wide", (X[~is_test], labels[~is_test]), (X[is_test], labels[is_test]), PARAMS, seed=0)
+    pca = grid.preprocessors["pca=0.95"].named_steps["pca"]
+    kept = float(pca.explained_variance_ratio_.sum())
+    assert kept >= 0.95
+    assert 0 < pca.n_components_ < LAYERS["wide"]  # it really reduced the dimension
+    pca_rows = [r for r in grid.rows if r["pca"] == "pca=0.95"]
+    assert pca_rows and all(r["pca_variance"] == pytest.approx(kept) for r in pca_rows)
+    assert all(r["pca_components"] == pca.n_components_ for r in pca_rows)
+    assert all(r["pca_components"] == LAYERS["wide"] for r in grid.rows if r["pca"] == "pca=none")
+
+
+def test_cross_validation_never_sees_the_test_split():
+    feats, labels, is_test, pixels = _toy()
+    clean = classify.run(_features(feats, labels, is_test), list(LAYERS), PARAMS, 0, pixels=pixels)
+    rng = np.random.default_rng(1)
+    poisoned_feats = {}
+    for k, v in feats.items():
+        p = v.copy()
+        p[is_test] = rng.normal(0, 1000, p[is_test].shape).astype(np.float16)  # garbage test features
+        poisoned_feats[k] = p
+    poisoned_labels = labels.copy()
+    poisoned_labels[is_test] = rng.permutation(labels[is_test])[::-1]  # shuffled test labels
+    poisoned_pixels = pixels.copy()
+    poisoned_pixels[is_test] = 255 - poisoned_pixels[is_test]
+    dirty = classify.run(
+        _features(poisoned_feats, poisoned_labels, is_test), list(LAYERS), PARAMS, 0, pixels=poisoned_pixels
+    )
+    key = ("layer", "kernel", "C", "pca", "cv_acc", "cv_std", "cv_picked")
+    assert [tuple(r[k] for k in key) for r in clean.rows] == [tuple(r[k] for k in key) for r in dirty.rows]
+    assert clean.metrics["picked_C"] == dirty.metrics["picked_C"]
+    assert clean.best_index == dirty.best_index
+    # the poison did reach the test scores, so the equality above is not vacuous
+    assert [r["test_acc"] for r in clean.rows] != [r["test_acc"] for r in dirty.rows]
+
+
+def test_grid_has_every_row_best_flagged_and_metrics_shape():
+    feats, labels, is_test, pixels = _toy()
+    res = classify.run(_features(feats, labels, is_test), list(LAYERS), PARAMS, 0, pixels=pixels)
+    per_layer = len(PARAMS.kernels) * len(PARAMS.C) * len(PARAMS.n_components)
+    assert len(res.rows) == per_layer * (len(LAYERS) + 1)  # + the raw-pixel baseline
+    got = {(r["layer"], r["kernel"], r["C"], r["pca"]) for r in res.rows}
+    want = {(lay, k, c, p) for lay in [*LAYERS, "pixels"] for k in PARAMS.kernels for c in PARAMS.C
+            for p in ("pca=none", "pca=0.95")}
+    assert got == want
+    # exactly one C picked per (layer, kernel, pca), and it has the best CV accuracy of its group
+    for lay, k, p in {(a, b, d) for a, b, _, d in want}:
+        group = [r for r in res.rows if (r["layer"], r["kernel"], r["pca"]) == (lay, k, p)]
+        picked = [r for r in group if r["cv_picked"]]
+        assert len(picked) == 1 and picked[0]["cv_acc"] == max(r["cv_acc"] for r in group)
+    feature_rows = [r for r in res.rows if r["source"] == "features"]
+    best = res.rows[res.best_index]
+    assert best["source"] == "features" and best["cv_acc"] == max(r["cv_acc"] for r in feature_rows)
+    m = res.metrics
+    for lay in [*LAYERS, "pixels"]:
+        for k in PARAMS.kernels:
+            for c in ("C=0.1", "C=1", "C=10"):
+                assert set(m["test_acc"][lay][k][c]) == {"pca=none", "pca=0.95"}
+                assert isinstance(m["test_acc"][lay][k][c]["pca=none"], float)
+    assert m["best"]["layer"] == best["layer"] and m["best"]["test_acc"] == best["test_acc"]
+    assert set(m["softmax_head"]) == set(LAYERS) and len(res.head_rows) == len(LAYERS)
+    assert set(m["best_by_layer"]) == set(LAYERS)
+    assert m["pixels_best"]["layer"] == "pixels"
+    assert len(res.details["confusion_matrix"]) == 3
+    assert "macro avg" in res.details["classification_report"]
+    json.dumps(m)
+    json.dumps(res.details)
+
+
+def test_precomputed_kernels_match_sklearn_svc():
+    feats, labels, is_test, _ = _toy()
+    X = feats["wide"].astype(np.float64)
+    Z, Ze, y = X[~is_test], X[is_test], labels[~is_test]
+    kernels = Kernels(Z, Ze, "scale")
+    for kernel in ("linear", "rbf", "sigmoid"):
+        pre, _, _ = fit_predict("precomputed", kernel, 1.0, y, Z, Ze, kernels, PARAMS, 0)
+        direct, _, _ = fit_predict("svc", kernel, 1.0, y, Z, Ze, None, PARAMS, 0)
+        np.testing.assert_array_equal(pre, direct)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"C": [1, 0]}, "C: every value must be > 0"),
+        ({"C": [-1]}, "C: every value must be > 0"),
+        ({"kernels": ["linear", "poly3"]}, "unknown kernel 'poly3'"),
+        ({"n_components": [1.5]}, "variance fraction in (0, 1]"),
+        ({"n_components": [0.0]}, "variance fraction in (0, 1]"),
+        ({"n_components": ["all"]}, "variance fraction in (0, 1]"),
+    ],
+)
+def test_bad_params_are_rejected(change, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        from_mapping(ClassifyParams, {"kernels": ["linear"], "C": [1], **change}, "classify")
+
+
+def _project(tmp_path: Path, classify_params: dict, layers=("wide", "narrow")) -> dict[str, Path]:
+    feats, labels, is_test, pixels = _toy()
+    cache = tmp_path / "features" / "toy-toynet"
+    save_features(cache, feats, labels, is_test, {"dataset": "toy", "backbone": "toynet", "classes": ["a", "b", "c"]})
+    from transferlab.data.prepared import PreparedDataset, save_prepared
+
+    prepared = tmp_path / "prepared" / "toy"
+    prepared.mkdir(parents=True)
+    save_prepared(PreparedDataset(pixels, labels, is_test, ("a", "b", "c"), {"name": "toy"}), prepared)
+    params = {
+        "base": {"seed": 0, "device": "cpu", "num_workers": 0},
+        "backbones": {"toynet": {"arch": "vgg_mini", "weights": "none", "layers": list(layers)}},
+        "classify": classify_params,
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    return {"features": cache, "prepared": prepared, "params": tmp_path / "params.yaml",
+            "metrics": out / "m.json", "rows": out / "rows.json", "figure": out / "fig" / "c.png", "out": out}
+
+
+def _argv(p: dict[str, Path]) -> list[str]:
+    return ["--features", str(p["features"]), "--prepared", str(p["prepared"]), "--backbone", "toynet",
+            "--metrics", str(p["metrics"]), "--rows", str(p["rows"]), "--figure", str(p["figure"]),
+            "--params", str(p["params"])]
+
+
+SMALL = {"kernels": ["linear", "rbf"], "C": [0.1, 1], "n_components": ["none", 0.95], "cv_folds": 2}
+
+
+@pytest.mark.parametrize(
+    ("change", "layers", "message"),
+    [
+        ({"C": [0.1, -1]}, ("wide",), "classify: C: every value must be > 0, got -1"),
+        ({"kernels": ["linear", "cubic"]}, ("wide",), "unknown kernel 'cubic'"),
+        ({"n_components": [1.2]}, ("wide",), "(0, 1]"),
+        ({}, ("wide", "fc9"), "layer 'fc9'"),
+    ],
+)
+def test_stage_fails_with_one_line_and_writes_nothing(tmp_path, capsys, change, layers, message):
+    p = _project(tmp_path, {**SMALL, **change}, layers)
+    with pytest.raises(SystemExit) as exc:
+        stage.main(_argv(p))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert not p["out"].exists()
+
+
+def test_stage_writes_outputs_and_is_deterministic(tmp_path):
+    p = _project(tmp_path, SMALL)
+    stage.main(_argv(p))
+    first = json.loads(p["metrics"].read_text())
+    rows = json.loads(p["rows"].read_text())
+    assert p["figure"].stat().st_size > 1000
+    assert len(rows["rows"]) == 3 * 2 * 2 * 2  # (2 layers + pixels) x kernels x C x PCA
+    assert rows["selection"].startswith("best row = highest cross-validation accuracy")
+    stage.main(_argv(p))
+    second = json.loads(p["metrics"].read_text())
+    first.pop("seconds"), second.pop("seconds")
+    assert first == second
+    cache = load_features(p["features"])
+    assert first["test_size"] == int(cache.is_test.sum())
+
+
+def test_check_layers_message():
+    with pytest.raises(UserError, match="was not extracted"):
+        classify.check_layers(["pool9"], {"layers": {"fc7": {}}}, "data/features/x", "vgg_mini")
+
+
+def test_report_section_marks_the_cv_best_row(tmp_path):
+    from transferlab.report.model import Table
+    from transferlab.report.sections import transfer
+
+    p = _project(tmp_path, SMALL)
+    metrics = tmp_path / "metrics"
+    argv = _argv(p)
+    argv[argv.index("--metrics") + 1] = str(metrics / "classify" / "toy-toynet.json")
+    argv[argv.index("--rows") + 1] = str(metrics / "classify-rows" / "toy-toynet.json")
+    stage.main(argv)
+    section = transfer.build(metrics, tmp_path / "reports")
+    tables = [b for b in section.blocks if isinstance(b, Table)]
+    main = next(t for t in tables if "method" in t.frame.columns)
+    details = json.loads((metrics / "classify-rows" / "toy-toynet.json").read_text())
+    best = details["rows"][details["best_index"]]
+    (i,) = main.highlight
+    row = main.frame.iloc[i]
+    assert (row["layer"], row["kernel"], row["C"], row["cv acc"]) == (best["layer"], best["kernel"], best["C"], best["cv_acc"])
+    assert set(main.frame["method"]) >= {"SVM", "softmax head", "baseline: raw pixels"}
+    assert (main.frame["method"] == "SVM").sum() == 2 * 2 * 2 * 2  # 2 layers x kernels x C x PCA

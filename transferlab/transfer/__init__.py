@@ -1,0 +1,1 @@
+"""Transfer by feature extraction: classifier grids and heads on cached deep features."""

@@ -1,0 +1,67 @@
+"""The ``classify`` params section: the SVM grid, the softmax head and the pixel baseline."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from transferlab.config import require
+
+KERNELS = ("linear", "rbf", "sigmoid")
+
+
+def pca_label(n_components: float | None) -> str:
+    """``pca=none`` / ``pca=0.95``: the key used in metrics and tables."""
+    return "pca=none" if n_components is None else f"pca={n_components:g}"
+
+
+def c_label(c: float) -> str:
+    """``C=0.1`` / ``C=10``: the key used in metrics and tables."""
+    return f"C={c:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyParams:
+    """Grid of Pipeline(StandardScaler?, PCA?, SVM) per cut layer; C picked by CV on train only."""
+
+    kernels: tuple[str, ...] = KERNELS
+    C: tuple[float, ...] = (0.1, 1.0, 10.0)
+    n_components: tuple[float | str | None, ...] = ("none", 0.95)
+    scale: bool = True
+    cv_folds: int = 3
+    gamma: float | str = "scale"
+    linear_impl: Literal["auto", "svc", "linear_svc"] = "auto"
+    head_C: float = 1.0
+    head_max_iter: int = 500
+    pixels: bool = True
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        require(len(self.kernels) > 0, "kernels: give at least one of " + ", ".join(KERNELS))
+        for k in self.kernels:
+            require(k in KERNELS, f"kernels: unknown kernel {k!r}; valid kernels: {', '.join(KERNELS)}")
+        require(len(self.C) > 0, "C: give at least one value > 0")
+        for c in self.C:
+            require(c > 0, f"C: every value must be > 0, got {c:g}")
+        require(len(set(self.C)) == len(self.C), f"C: duplicate values in {list(self.C)}")
+        require(len(self.n_components) > 0, "n_components: give none and/or a variance fraction in (0, 1]")
+        fractions: list[float | None] = []
+        for v in self.n_components:
+            if v is None or v == "none":
+                fractions.append(None)
+                continue
+            require(
+                isinstance(v, float) and 0 < v <= 1,
+                f"n_components: PCA keeps a variance fraction in (0, 1] or none, got {v!r}",
+            )
+            fractions.append(float(v))
+        require(len(set(fractions)) == len(fractions), f"n_components: duplicate values in {list(self.n_components)}")
+        object.__setattr__(self, "n_components", tuple(fractions))
+        require(self.cv_folds >= 2, f"cv_folds must be >= 2, got {self.cv_folds}")
+        if isinstance(self.gamma, str):
+            require(self.gamma in ("scale", "auto"), f"gamma must be scale, auto or a number > 0, got {self.gamma!r}")
+        else:
+            require(self.gamma > 0, f"gamma must be scale, auto or a number > 0, got {self.gamma}")
+        require(self.head_C > 0, f"head_C must be > 0, got {self.head_C}")
+        require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
+        require(self.head_max_iter >= 1, f"head_max_iter must be >= 1, got {self.head_max_iter}")
