@@ -16,10 +16,15 @@ from transferlab.report.render import to_html, to_markdown
 
 TITLE = "transferlab report"
 
-SECTIONS: tuple[str, ...] = (
+SECTIONS: tuple[str, ...] = (  # in the order of the study (DESIGN.md)
     "sources",
     "backbones",
+    "inside",
     "extract",
+    "transfer",
+    "explain",
+    "scratch",
+    "gans",
 )
 
 
