@@ -139,3 +139,15 @@ def test_bad_param_fails_with_one_line_and_keeps_outputs(first_run):
     assert len(lines) == 1 and "pool9" in lines[0] and "pool1" in lines[0], proc.stderr
     assert (repo / "metrics" / "extract" / "digits-vgg_mini.json").read_text() == before
     assert (repo / "data" / "features" / "digits-vgg_mini").is_dir()
+
+
+def test_exp_run_of_a_classify_change_reruns_only_classify_and_report(first_run):
+    repo, env, metrics = first_run
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "tiny study"], repo, env)
+    proc = run(["dvc", "exp", "run", "-S", "classify.C=[0.5,2]"], repo, env)
+    ran = ran_stages(proc.stdout)
+    assert ran and all(s.startswith("classify@") or s == "report" for s in ran), ran
+    assert any(s.startswith("classify@") for s in ran) and "report" in ran
+    diff = run(["dvc", "metrics", "diff", "--json"], repo, env).stdout
+    assert "C=0.5" in diff or "C=2" in diff  # per layer/kernel/C accuracies are compared
