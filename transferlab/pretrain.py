@@ -91,7 +91,10 @@ def materialise_backbone(
             seconds=time.perf_counter() - start,
             train_images=int(source.counts()["train"]),
         )
-        card.update(source_dataset=source.name, test_acc=last["test_acc"], history=history["epochs"])
+        # The card holds no wall-clock values, so a re-run with the same seed writes a
+        # byte-identical model directory and nothing downstream re-runs.
+        untimed = [{k: v for k, v in row.items() if k != "seconds"} for row in history["epochs"]]
+        card.update(source_dataset=source.name, test_acc=last["test_acc"], history=untimed)
         save_backbone(backbone, out_dir, card)
         metrics["curve"] = history["epochs"]
     elif entry.weights in ("none", "imagenet"):
