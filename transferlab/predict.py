@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from transferlab.config import require
-from transferlab.data.folder import FolderOptions, _class_files, _Item, read_items
+from transferlab.data.folder import FolderOptions, ImageItem, class_files, read_items
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
 from transferlab.models.backbone import Backbone
@@ -111,10 +111,10 @@ def load_photo_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{where}: {str(folder)!r} is not a directory; point it at a folder of images or use skimage")
-    files = _class_files(folder)
+    files = class_files(folder)
     if not files:
         raise UserError(f"{where}: no files in {str(folder)!r}; put images there or use skimage")
-    items = [_Item(f, f.relative_to(folder).as_posix(), 0, True) for f in files]
+    items = [ImageItem(f, f.relative_to(folder).as_posix(), 0, True) for f in files]
     opts = FolderOptions(source="folder", path=str(folder), image_size=image_size, channels=3, on_bad_file=on_bad_file)
     images, _, _, skipped, _ = read_items(items, opts, where)
     bad = {s["file"] for s in skipped}

@@ -65,7 +65,9 @@ class FolderOptions(CommonOptions):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Item:
+class ImageItem:
+    """One image file found in a folder tree, with its class and split."""
+
     path: Path
     rel: str  # path relative to the dataset root, for messages and meta
     label: int
@@ -76,7 +78,8 @@ def _visible_dirs(path: Path) -> list[Path]:
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _class_files(class_dir: Path) -> list[Path]:
+def class_files(class_dir: Path) -> list[Path]:
+    """Every file below one class folder (hidden ones skipped), in a stable sorted order."""
     files = []
     for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=True):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -84,7 +87,7 @@ def _class_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[_Item], tuple[str, ...], bool]:
+def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], tuple[str, ...], bool]:
     """Items (file, label, split), class names, and whether the tree carried its own split."""
     if not root.is_dir():
         raise UserError(
@@ -114,13 +117,13 @@ def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[_Item], tupl
         for label, name in enumerate(classes):
             if (base / name).is_dir():
                 items += [
-                    _Item(f, f.relative_to(root).as_posix(), label, is_test)
-                    for f in _class_files(base / name)
+                    ImageItem(f, f.relative_to(root).as_posix(), label, is_test)
+                    for f in class_files(base / name)
                 ]
     return items, classes, len(parts) == 2
 
 
-def _load(item: _Item, channels: int, image_size: int | None) -> tuple[np.ndarray | BadImage, str]:
+def _load(item: ImageItem, channels: int, image_size: int | None) -> tuple[np.ndarray | BadImage, str]:
     try:
         data = item.path.read_bytes()
     except OSError as err:
@@ -133,7 +136,7 @@ def _load(item: _Item, channels: int, image_size: int | None) -> tuple[np.ndarra
 
 
 def decode_all(
-    items: Sequence[_Item], channels: int, image_size: int | None, workers: int | None = None
+    items: Sequence[ImageItem], channels: int, image_size: int | None, workers: int | None = None
 ) -> list[tuple[np.ndarray | BadImage, str]]:
     """Decode every item in order, in a thread pool."""
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
@@ -142,7 +145,7 @@ def decode_all(
 
 
 def read_items(
-    items: Sequence[_Item], opts: FolderOptions, where: str
+    items: Sequence[ImageItem], opts: FolderOptions, where: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, str]], str]:
     """Decode items -> (images, labels, is_test, skipped, tree sha256), applying on_bad_file."""
     results = decode_all(items, opts.channels, opts.image_size)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from transferlab.data.folder import FolderOptions, _Item, read_items
+from transferlab.data.folder import FolderOptions, ImageItem, read_items
 from transferlab.data.sampling import stratified_test_mask
 from transferlab.data.source import (
     CommonOptions,
@@ -111,7 +111,7 @@ def load_eurosat(opts: EuroSatOptions, ctx: Context) -> RawDataset:
     ds = _open(EuroSAT, ctx)
     root = Path(ds.root)
     items = [
-        _Item(Path(p), Path(p).relative_to(root).as_posix(), int(t), False) for p, t in ds.samples
+        ImageItem(Path(p), Path(p).relative_to(root).as_posix(), int(t), False) for p, t in ds.samples
     ]
     folder_opts = FolderOptions(
         source="folder",
