@@ -1,0 +1,1 @@
+"""Benchmarks: measured, side-by-side figures with their targets (``python -m benchmarks``)."""
