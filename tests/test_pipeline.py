@@ -8,9 +8,7 @@ same numbers on CPU), and that `dvc metrics show` lists them.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,20 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.study_repo import commit_all, deep_merge, ran_stages, run
+
 TIMING = re.compile(r"seconds|per_second")
 pytestmark = pytest.mark.slow
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    """``over`` merged into a copy of ``base`` (mappings recursively, the rest replaced)."""
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def strip_timing(obj):
@@ -50,44 +38,13 @@ def read_metrics(repo: Path) -> dict[str, object]:
     }
 
 
-def run(cmd: list[str], repo: Path, env: dict) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc
-
-
-def ran_stages(output: str) -> list[str]:
-    return re.findall(r"Running stage '([^']+)'", output)
-
-
 @pytest.fixture(scope="module")
-def tiny_repo(tmp_path_factory) -> tuple[Path, dict]:
-    """A git + DVC repo holding the project's stages, package and dvc.yaml, tiny params."""
-    repo = tmp_path_factory.mktemp("study")
-    for name in ("stages", "transferlab"):
-        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", ".dvcignore"):
-        shutil.copy(ROOT / name, repo / name)
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    tiny = yaml.safe_load((ROOT / "tests" / "tiny_params.yaml").read_text())
-    (repo / "params.yaml").write_text(yaml.safe_dump(deep_merge(params, tiny), sort_keys=False))
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.update(
-        GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
-        DVC_NO_ANALYTICS="1", PYTHONHASHSEED="0",
-    )
-    run(["git", "init", "-q"], repo, env)
-    run(["dvc", "init", "-q"], repo, env)
-    return repo, env
-
-
-@pytest.fixture(scope="module")
-def first_run(tiny_repo) -> tuple[Path, dict, dict]:
-    repo, env = tiny_repo
-    proc = run(["dvc", "repro"], repo, env)
+def first_run(tiny_study, tmp_path_factory) -> tuple[Path, dict, dict]:
+    """A private copy of the session's tiny study, checked to have run every stage."""
+    repo = tiny_study.copy(tmp_path_factory.mktemp("pipeline") / "repo")
+    env = tiny_study.env
     stages = run(["dvc", "stage", "list", "--name-only"], repo, env).stdout.split()
-    assert sorted(ran_stages(proc.stdout)) == sorted(stages)
+    assert sorted(tiny_study.first_repro_stages) == sorted(stages)
     return repo, env, read_metrics(repo)
 
 
@@ -150,8 +107,7 @@ def test_bad_param_fails_with_one_line_and_keeps_outputs(first_run):
 def test_exp_run_of_a_classify_change_reruns_only_classify_and_report(first_run):
     repo, env, _ = first_run
     run(["dvc", "repro"], repo, env)  # earlier tests may have left the workspace changed
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "tiny study"], repo, env)
+    commit_all(repo, env, "after the forced re-runs")
     proc = run(["dvc", "exp", "run", "-S", "classify.C=[0.5,2]"], repo, env)
     ran = ran_stages(proc.stdout)
     assert ran and all(s.startswith("classify@") or s == "report" for s in ran), ran
