@@ -11,22 +11,36 @@ import contextlib
 import torch
 
 from transferlab.errors import UserError
+from transferlab.gpu_slots import gpu_for_this_process
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # and cuda:<index>
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """Map the ``device`` param to a torch device; ``auto`` picks CUDA, then MPS, then CPU."""
-    if name not in DEVICE_CHOICES:
-        raise UserError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}")
+    """Map the ``device`` param to a torch device; ``auto`` picks CUDA, then MPS, then CPU.
+
+    With several GPUs visible, ``auto`` gives each process its own (transferlab.gpu_slots),
+    so parallel ``dvc queue`` workers spread over them.
+    """
+    index = name.removeprefix("cuda:")
+    if name not in DEVICE_CHOICES and not (name.startswith("cuda:") and index.isdigit()):
+        raise UserError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}, cuda:<index>")
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            slot = gpu_for_this_process(torch.cuda.device_count())
+            if slot is None:
+                return torch.device("cuda")
+            torch.cuda.set_device(slot)
+            return torch.device("cuda", slot)
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("device 'cuda' requested but no CUDA GPU is visible; set base.device: auto")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device {name!r} requested but no CUDA GPU is visible; set base.device: auto")
+    if name.startswith("cuda:") and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise UserError(f"device {name!r} requested but only {count} CUDA GPU(s) are visible; "
+                        f"use cuda:0..cuda:{count - 1} or auto")
     if name == "mps" and not torch.backends.mps.is_available():
         raise UserError("device 'mps' requested but MPS is unavailable; set base.device: auto")
     return torch.device(name)
