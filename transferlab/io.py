@@ -1,7 +1,8 @@
 """Atomic writes: a failed run leaves no partial output and keeps what was there.
 
 Outputs are written into a temporary sibling and renamed into place only when the
-whole stage has succeeded.
+whole stage has succeeded. What a killed run leaves behind (stale temporary siblings, a
+parked previous directory) is cleaned up or restored by the next writer of that output.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,25 +18,87 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
+
+# A writer of ``path`` works in ``.<name>.tmp-<pid>-<random>`` beside it; while swapping a
+# directory into place the previous output is parked as ``.<name>.tmp-old``. Both match the
+# ``.*.tmp-*`` pattern in .dvcignore, so DVC never hashes them inside a tracked directory.
+TEMP_MARK = ".tmp-"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}{TEMP_MARK}{os.getpid()}-"
+
+
+def _parked(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TEMP_MARK}old")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a killed, unreaped zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def recover(path: str | Path) -> list[Path]:
+    """Undo what a killed writer of ``path`` left behind; return the paths removed.
+
+    A previous output parked by a swap that was killed between its two renames is
+    renamed back (or dropped, if the new output had already landed); temporary siblings
+    of ``path`` whose writing process is gone are deleted. Nothing else is touched:
+    only names of the atomic pattern for this very ``path``, never a live writer's.
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    parked = _parked(path)
+    if parked.exists() or parked.is_symlink():
+        if path.exists() or path.is_symlink():
+            _remove(parked)
+            removed.append(parked)
+        else:
+            parked.rename(path)
+    if not path.parent.is_dir():
+        return removed
+    stale = re.compile(rf"^\.{re.escape(path.name)}{re.escape(TEMP_MARK)}(\d+)-[a-z0-9_]+$")
+    for sibling in path.parent.iterdir():
+        match = stale.match(sibling.name)
+        if match and not _alive(int(match.group(1))):
+            _remove(sibling)
+            removed.append(sibling)
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
+    """Yield a temporary directory that replaces ``path`` only if the block succeeds.
+
+    A kill at any point leaves either the previous ``path`` (possibly parked, restored by
+    the next writer's :func:`recover`) or the complete new one, never a partial one.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    recover(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
     try:
         yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        path.rename(old)
+    if path.exists() or path.is_symlink():
+        parked = _parked(path)
+        path.rename(parked)
         tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(parked)
     else:
         tmp.rename(path)
 
@@ -44,7 +108,8 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
     """Open a temporary file that replaces ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    recover(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh
