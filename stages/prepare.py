@@ -11,6 +11,7 @@ Params:  base.seed, datasets.<dataset>
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from transferlab.data.registry import (
     parse_entry,
     prepare_dataset,
     prepare_metrics,
+    skipped_warning,
 )
 from transferlab.errors import exit_on_user_error
 from transferlab.io import atomic_dir, write_json
@@ -54,6 +56,9 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.out) as tmp:
         save_prepared(ds, tmp)
         write_json(args.metrics, prepare_metrics(ds, time.perf_counter() - start))
+    warning = skipped_warning(ds, args.out / "meta.json")
+    if warning:
+        print(warning, file=sys.stderr)
     counts = ds.counts()
     print(
         f"prepared {args.dataset}: {counts['train']} train / {counts['test']} test, "

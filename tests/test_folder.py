@@ -57,10 +57,10 @@ def test_mixed_modes_skip_bad_files(tmp_path):
     assert list(np.bincount(ds.labels)) == [5, 2]
     skipped = ds.meta["skipped"]
     assert skipped["count"] == 2
-    assert skipped["by_reason"] == {"not_an_image": 1, "unreadable_image": 1}
+    assert skipped["by_reason"] == {"not_an_image": 1, "truncated_image": 1}
     assert {(s["file"], s["reason"]) for s in skipped["files"]} == {
         ("a/notes.txt", "not_an_image"),
-        ("b/broken.jpg", "unreadable_image"),
+        ("b/broken.jpg", "truncated_image"),
     }
     # file order within class a: deep, gray, la, palette, rgba (sorted names)
     deep, gray, la, palette, rgba = ds.images[:5]
@@ -104,7 +104,7 @@ def test_truncated_jpeg_alone_is_reported(tmp_path):
         "image_size": 16,
         "on_bad_file": "error",
     }
-    with pytest.raises(UserError, match=r"broken\.jpg.*unreadable_image"):
+    with pytest.raises(UserError, match=r"broken\.jpg.*truncated_image"):
         prepare_dataset("mixed", entry, seed=0)
 
 
@@ -154,14 +154,15 @@ def test_mixed_native_sizes_need_image_size(tmp_path):
 
 
 def test_resize_keeps_centre(tmp_path):
-    (tmp_path / "c").mkdir()
     arr = np.zeros((20, 40, 3), dtype=np.uint8)
     arr[:, 8:32] = 255  # white centre (wider than the crop), black bands at the sides
-    Image.fromarray(arr).save(tmp_path / "c/wide.png")
+    for cls in ("c", "d"):  # two classes: a classifier needs two
+        (tmp_path / cls).mkdir()
+        Image.fromarray(arr).save(tmp_path / cls / "wide.png")
     ds = prepare_dataset(
         "crop", {"source": "folder", "path": str(tmp_path), "image_size": 10}, seed=0
     )
-    assert ds.images.shape == (1, 10, 10, 3)
+    assert ds.images.shape == (2, 10, 10, 3)
     assert ds.images.min() >= 250  # the centre crop holds only the white square
 
 

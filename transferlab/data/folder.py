@@ -5,11 +5,15 @@ Layouts::
     path/<class>/<image>                 split with `train_per_class` or `test_fraction`
     path/train/<class>/..., path/test/<class>/...   the given split (names: train_dir, test_dir)
 
-Class names are the sorted subfolder names. Hidden files and folders (``.name``) are
-ignored; every other file inside a class folder is decoded. Files that are not images
-or cannot be decoded are either skipped (counted and listed in the meta, ``on_bad_file:
-skip``) or stop the run with one line naming the first of them (``on_bad_file: error``).
-Images are decoded in a thread pool (PIL releases the GIL while decoding).
+Class names are the sorted subfolder names. Hidden files and folders (``.name``, e.g.
+``.DS_Store``) are ignored; every other file inside a class folder is decoded. Files that
+are empty, not images, truncated, undecodable or larger than ``max_pixels`` are either
+skipped (counted and listed in the meta, ``on_bad_file: skip``) or stop the run with one
+line naming the first of them (``on_bad_file: error``). A class folder left with no usable
+(train) images stops the run (``on_empty_class: error``) or is dropped with its label
+(``skip``: the remaining classes are renumbered in sorted order and the dropped ones
+listed); fewer than two classes is always an error. Images are decoded in a thread pool
+(PIL releases the GIL while decoding).
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from typing import Literal
 import numpy as np
 
 from transferlab.config import require
-from transferlab.data.images import BadImage, decode_image
+from transferlab.data.images import (
+    DEFAULT_MAX_PIXELS,
+    BadImage,
+    decode_image,
+    pixel_limit_from_caller,
+)
 from transferlab.data.sampling import per_class_train_mask, stratified_test_mask
 from transferlab.data.source import (
     CommonOptions,
@@ -38,6 +47,7 @@ from transferlab.data.source import (
 from transferlab.errors import UserError
 
 OnBadFile = Literal["skip", "error"]
+OnEmptyClass = Literal["skip", "error"]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -48,6 +58,8 @@ class FolderOptions(CommonOptions):
     image_size: int | None = None  # square side after resize + centre crop; null = native size
     channels: int = 3  # 3 = RGB, 1 = grayscale
     on_bad_file: OnBadFile = "skip"  # skip = drop, count and list; error = stop at the first
+    on_empty_class: OnEmptyClass = "error"  # a class with no usable images: error | skip (drop it)
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images (width x height) are bad files
     test_fraction: float = 0.25  # flat layout: stratified, seeded test share
     train_per_class: int | None = None  # flat layout: this many train images per class instead
     train_dir: str = "train"  # split layout: the train subfolder
@@ -58,6 +70,7 @@ class FolderOptions(CommonOptions):
         require(bool(self.path), "path must name a directory of class subfolders")
         check_image_options(self.image_size, self.channels)
         check_test_fraction(self.test_fraction)
+        require(self.max_pixels >= 1, f"max_pixels must be >= 1, got {self.max_pixels}")
         require(
             self.train_per_class is None or self.train_per_class >= 1,
             f"train_per_class must be null or >= 1, got {self.train_per_class}",
@@ -123,32 +136,40 @@ def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], 
     return items, classes, len(parts) == 2
 
 
-def _load(item: ImageItem, channels: int, image_size: int | None) -> tuple[np.ndarray | BadImage, str]:
+def _load(
+    item: ImageItem, channels: int, image_size: int | None, max_pixels: int
+) -> tuple[np.ndarray | BadImage, str]:
     try:
         data = item.path.read_bytes()
     except OSError as err:
         return BadImage("unreadable_file", str(err)), ""
     digest = hashlib.sha256(data).hexdigest()
     try:
-        return decode_image(data, channels, image_size), digest
+        return decode_image(data, channels, image_size, max_pixels), digest
     except BadImage as bad:
         return bad, digest
 
 
 def decode_all(
-    items: Sequence[ImageItem], channels: int, image_size: int | None, workers: int | None = None
+    items: Sequence[ImageItem],
+    channels: int,
+    image_size: int | None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    workers: int | None = None,
 ) -> list[tuple[np.ndarray | BadImage, str]]:
-    """Decode every item in order, in a thread pool."""
+    """Decode every item in order, in a thread pool; images over ``max_pixels`` are bad."""
     workers = workers or min(8, (os.cpu_count() or 1) + 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda it: _load(it, channels, image_size), items, chunksize=64))
+    with pixel_limit_from_caller(), ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(
+            pool.map(lambda it: _load(it, channels, image_size, max_pixels), items, chunksize=64)
+        )
 
 
 def read_items(
     items: Sequence[ImageItem], opts: FolderOptions, where: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, str]], str]:
     """Decode items -> (images, labels, is_test, skipped, tree sha256), applying on_bad_file."""
-    results = decode_all(items, opts.channels, opts.image_size)
+    results = decode_all(items, opts.channels, opts.image_size, opts.max_pixels)
     good, skipped = [], []
     tree = hashlib.sha256()
     for item, (result, digest) in zip(items, results, strict=True):
@@ -179,11 +200,56 @@ def read_items(
     return images, labels, is_test, skipped, tree.hexdigest()
 
 
+def empty_classes(
+    train_counts: np.ndarray, classes: Sequence[str], base: Path, opts: FolderOptions, where: str
+) -> list[int]:
+    """Labels of the classes in ``base`` with no (train) images, per ``on_empty_class``.
+
+    Fewer than two classes left is an error whatever the policy: a classifier needs two.
+    """
+    empty = [label for label, n in enumerate(train_counts) if n == 0]
+    if empty and opts.on_empty_class == "error":
+        raise UserError(
+            f"{where}: class folder {str(base / classes[empty[0]])!r} has no usable images; "
+            f"add images, remove the folder, or set {where}.on_empty_class: skip"
+        )
+    kept = [name for label, name in enumerate(classes) if label not in empty]
+    if len(kept) < 2:
+        found = f"1 class ({kept[0]})" if kept else "no class"
+        raise UserError(
+            f"{where}: {found} with images in {str(base)!r}; "
+            "a classifier needs at least 2 classes, add another class folder"
+        )
+    return empty
+
+
+def drop_classes(
+    raw: tuple[np.ndarray, np.ndarray, np.ndarray], classes: Sequence[str], dropped: Sequence[int]
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], tuple[str, ...]]:
+    """(images, labels, is_test) without the ``dropped`` labels, the rest renumbered in order."""
+    images, labels, is_test = raw
+    kept = ~np.isin(np.arange(len(classes)), dropped)
+    new_label = np.cumsum(kept) - 1  # old label -> new label (for kept ones)
+    rows = kept[labels]
+    names = tuple(name for name, k in zip(classes, kept, strict=True) if k)
+    return (images[rows], new_label[labels[rows]], is_test[rows]), names
+
+
 def read_folder(opts: FolderOptions, ctx: Context, root: Path | None = None) -> RawDataset:
     """Prepare a folder tree (``root`` overrides ``opts.path``, for extracted downloads)."""
     root = Path(opts.path if root is None else root)
     items, classes, has_split = scan(root, opts, ctx.where)
+    base, n = (root / opts.train_dir if has_split else root), len(classes)
+    files = np.bincount([it.label for it in items if not it.is_test], minlength=n)
+    empty_classes(files, classes, base, opts, ctx.where)  # folders without files: fail before decoding
     images, labels, is_test, skipped, tree_sha = read_items(items, opts, ctx.where)
+    usable = np.bincount(labels[~is_test], minlength=n)
+    dropped = empty_classes(usable, classes, base, opts, ctx.where)
+    skipped_classes = [
+        {"class": classes[label], "folder": (base / classes[label]).relative_to(root).as_posix()}
+        for label in dropped
+    ]
+    (images, labels, is_test), classes = drop_classes((images, labels, is_test), classes, dropped)
     if has_split:
         split = f"folders {opts.train_dir}/ and {opts.test_dir}/"
     elif opts.train_per_class is not None:
@@ -196,10 +262,10 @@ def read_folder(opts: FolderOptions, ctx: Context, root: Path | None = None) -> 
         "path": str(root.resolve()),
         "files_read": len(items),
         "images": len(labels),
-        "tree_sha256": tree_sha,  # over sorted (relative path, file sha256) of the images used
+        "tree_sha256": tree_sha,  # over sorted (relative path, file sha256) of the readable images
         "split": split,
     }
-    return RawDataset(images, labels, is_test, classes, provenance, skipped)
+    return RawDataset(images, labels, is_test, classes, provenance, skipped, skipped_classes)
 
 
 def load(opts: FolderOptions, ctx: Context) -> RawDataset:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from transferlab.data.download import sha256_file
-from transferlab.data.idx import read_idx
+from transferlab.data.idx import read_idx_pair
 from transferlab.data.sampling import stratified_test_mask
 from transferlab.data.source import CommonOptions, Context, RawDataset, check_test_fraction
 from transferlab.errors import UserError
@@ -95,15 +95,11 @@ def load_fashion_mnist(opts: FashionMnistOptions, ctx: Context) -> RawDataset:
         how = "torchvision download"
         if files is None:
             raise UserError(f"{ctx.where}: torchvision download left no idx files in {folder}")
-    arrays = {key: read_idx(path) for key, path in files.items()}
-    for split in ("train", "test"):
-        if len(arrays[f"{split}_images"]) != len(arrays[f"{split}_labels"]):
-            raise UserError(
-                f"{ctx.where}: {split} images and labels differ in length; reinstall the files"
-            )
-    images = np.concatenate([arrays["train_images"], arrays["test_images"]])[..., None]
-    labels = np.concatenate([arrays["train_labels"], arrays["test_labels"]]).astype(np.int64)
-    is_test = np.arange(len(labels)) >= len(arrays["train_labels"])
+    train_images, train_labels = read_idx_pair(files["train_images"], files["train_labels"])
+    test_images, test_labels = read_idx_pair(files["test_images"], files["test_labels"])
+    images = np.concatenate([train_images, test_images])[..., None]
+    labels = np.concatenate([train_labels, test_labels]).astype(np.int64)
+    is_test = np.arange(len(labels)) >= len(train_labels)
     provenance = {
         "how": how,
         "files": {str(p.resolve()): sha256_file(p) for p in files.values()},

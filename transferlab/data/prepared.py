@@ -5,24 +5,32 @@
     images.npy   uint8 (N, H, W, C), C = 1 (grayscale) or 3 (RGB), one common H x W
     labels.npy   int64 (N,)
     is_test.npy  bool  (N,)  the standard split: False = train, True = test
-    meta.json    name, classes, counts, source/provenance, skipped files
+    meta.json    name, classes, counts, source/provenance, skipped files, and ``sha256``:
+                 the sha256 of each .npy file and of the rest of meta.json
 
-so no later stage cares where the data came from.
+so no later stage cares where the data came from. :func:`load_prepared` checks the sha256
+manifest, so a prepared directory edited by hand after ``prepare`` (which DVC's ``dvc status``
+also reports) fails with one line instead of feeding a stage silently changed data.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
+from transferlab.data.download import sha256_file
 from transferlab.errors import UserError
 from transferlab.io import read_json, write_json
 
 Split = Literal["train", "test"]
+ARRAY_FILES = ("images.npy", "labels.npy", "is_test.npy")
+MANIFEST_KEY = "sha256"  # in meta.json: file name -> sha256, plus "meta.json" for the rest of it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +63,12 @@ class PreparedDataset:
         return {"train": int((~self.is_test).sum()), "test": int(self.is_test.sum())}
 
 
+def _meta_sha256(meta: dict[str, Any]) -> str:
+    """sha256 of meta.json's content without the manifest itself (key-sorted JSON)."""
+    rest = {k: v for k, v in meta.items() if k != MANIFEST_KEY}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
 def save_prepared(ds: PreparedDataset, out_dir: Path) -> None:
     """Write ``ds`` in the prepared format into ``out_dir`` (an existing, empty directory)."""
     out_dir = Path(out_dir)
@@ -62,18 +76,50 @@ def save_prepared(ds: PreparedDataset, out_dir: Path) -> None:
     np.save(out_dir / "labels.npy", ds.labels.astype(np.int64))
     np.save(out_dir / "is_test.npy", ds.is_test.astype(bool))
     meta = dict(ds.meta)
+    meta.pop(MANIFEST_KEY, None)
     meta["classes"] = list(ds.classes)
     meta["counts"] = ds.counts()
     meta["image_shape"] = list(ds.images.shape[1:])
     write_json(out_dir / "meta.json", meta)
+    meta = read_json(out_dir / "meta.json")  # hash what a reader will see (tuples -> lists, ...)
+    manifest = {name: sha256_file(out_dir / name) for name in ARRAY_FILES}
+    manifest["meta.json"] = _meta_sha256(meta)
+    write_json(out_dir / "meta.json", {**meta, MANIFEST_KEY: manifest})
+
+
+def verify_prepared(path: Path, meta: dict[str, Any]) -> None:
+    """Check the files against the sha256 manifest ``prepare`` recorded in meta.json."""
+    redo = (
+        f"re-run `dvc repro prepare@{meta.get('name', '<dataset>')}` "
+        f"(or `dvc checkout {path}` to restore the version DVC cached)"
+    )
+    manifest = meta.get(MANIFEST_KEY)
+    if not isinstance(manifest, dict):
+        raise UserError(f"prepared dataset {str(path)!r} has no sha256 manifest in meta.json; {redo}")
+    actual = {name: sha256_file(path / name) for name in ARRAY_FILES if (path / name).is_file()}
+    actual["meta.json"] = _meta_sha256(meta)
+    changed = [name for name in (*ARRAY_FILES, "meta.json") if actual.get(name) != manifest.get(name)]
+    if changed:
+        what = " and ".join(changed)
+        raise UserError(
+            f"prepared dataset {str(path)!r}: {what} changed or missing since prepare wrote it "
+            f"(sha256 differs from meta.json); {redo}"
+        )
 
 
 def load_prepared(path: str | Path, mmap: bool = False) -> PreparedDataset:
-    """Read a prepared dataset directory written by ``prepare``."""
+    """Read a prepared dataset directory written by ``prepare``, after checking its sha256 manifest."""
     path = Path(path)
     if not (path / "meta.json").is_file():
         raise UserError(f"prepared dataset {str(path)!r} not found; run `dvc repro prepare@<dataset>` first")
-    meta = read_json(path / "meta.json")
+    try:
+        meta = read_json(path / "meta.json")
+    except json.JSONDecodeError as err:
+        raise UserError(
+            f"prepared dataset {str(path)!r}: meta.json is not valid JSON ({err}); "
+            "re-run `dvc repro prepare@<dataset>` or `dvc checkout` it"
+        ) from None
+    verify_prepared(path, meta)
     mode = "r" if mmap else None
     return PreparedDataset(
         images=np.load(path / "images.npy", mmap_mode=mode),

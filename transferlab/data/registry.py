@@ -98,7 +98,12 @@ def prepare_dataset(
         "seed": seed,
         "provenance": raw.provenance,
         "counts_before_limits": before,
-        "skipped": {"count": len(raw.skipped), "by_reason": by_reason, "files": raw.skipped},
+        "skipped": {
+            "count": len(raw.skipped),
+            "by_reason": by_reason,
+            "files": raw.skipped,
+            "classes": raw.skipped_classes,
+        },
     }
     return PreparedDataset(
         images=raw.images[keep],
@@ -107,6 +112,21 @@ def prepare_dataset(
         classes=tuple(raw.classes),
         meta=meta,
     )
+
+
+def skipped_warning(ds: PreparedDataset, meta_path: Path) -> str | None:
+    """One line counting the skipped files and classes (listed in ``meta_path``), or None."""
+    skipped = ds.meta.get("skipped", {})
+    parts = []
+    if skipped.get("count"):
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(skipped["by_reason"].items()))
+        parts.append(f"{skipped['count']} bad files ({reasons})")
+    if skipped.get("classes"):
+        names = ", ".join(c["class"] for c in skipped["classes"])
+        parts.append(f"{len(skipped['classes'])} empty classes ({names})")
+    if not parts:
+        return None
+    return f"warning: datasets.{ds.name}: skipped {' and '.join(parts)}; listed in {meta_path}"
 
 
 def prepare_metrics(ds: PreparedDataset, seconds: float) -> dict[str, Any]:
@@ -121,5 +141,6 @@ def prepare_metrics(ds: PreparedDataset, seconds: float) -> dict[str, Any]:
         "image_shape": list(ds.images.shape[1:]),
         "skipped": int(skipped.get("count", 0)),
         "skipped_by_reason": dict(skipped.get("by_reason", {})),
+        "skipped_classes": len(skipped.get("classes", [])),
         "seconds": round(seconds, 3),
     }

@@ -69,6 +69,7 @@ class RawDataset:
     classes: tuple[str, ...]
     provenance: dict[str, Any]
     skipped: list[dict[str, str]] = dataclasses.field(default_factory=list)
+    skipped_classes: list[dict[str, str]] = dataclasses.field(default_factory=list)  # dropped, empty
 
 
 @dataclasses.dataclass(frozen=True)
