@@ -19,7 +19,7 @@ from transferlab.explain.adversarial import AdversarialParams, run_targeted
 from transferlab.explain.common import load_inputs
 from transferlab.explain.figures import views_figure
 from transferlab.figures import save_figure
-from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         result.titles,
     )
     save_figure(fig, args.figure)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=resolve_device(base.device))
     m = result.metrics
     print(
         f"adversarial {m['backbone']} -> {m['target_name']}: success {m['success_rate']:.2f}, "

@@ -24,7 +24,7 @@ from transferlab.data.prepared import load_prepared
 from transferlab.errors import UserError, exit_on_user_error, unknown_name
 from transferlab.features import load_features
 from transferlab.figures import save_figure
-from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 from transferlab.transfer.classify import check_layers, confusion_figure, run
 from transferlab.transfer.params import ClassifyParams
@@ -84,8 +84,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{best['C_label']} {best['pca']} (test acc {best['test_acc']:.3f})"
     )
     save_figure(confusion_figure(result.details["confusion_matrix"], result.classes, title), args.figure)
-    write_json(args.rows, result.details)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.rows, result.details, seed=base.seed, device="cpu", records_stage=False)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device="cpu")
     print(
         f"classify {args.backbone} on {result.metrics['dataset']}: {len(result.rows)} grid rows; "
         f"best by CV {best['layer']}/{best['kernel']}/{best['C_label']}/{best['pca']} "

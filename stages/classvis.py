@@ -18,7 +18,7 @@ from transferlab.errors import exit_on_user_error
 from transferlab.explain.classvis import ClassVisParams, run
 from transferlab.explain.common import load_inputs
 from transferlab.figures import image_grid, save_figure
-from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         inputs.class_index(c)
     result = run(inputs, params, base.seed)
     save_figure(image_grid(result.images, result.titles, ncols=5), args.figure)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=resolve_device(base.device))
     m = result.metrics
     print(
         f"classvis {m['backbone']}: target probability {m['mean_prob_start']:.3f} -> "

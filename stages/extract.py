@@ -12,9 +12,11 @@ import argparse
 from pathlib import Path
 
 from transferlab.config import BaseParams, load_entry, load_section
+from transferlab.device import resolve_device
 from transferlab.errors import exit_on_user_error
 from transferlab.extraction import ExtractParams, extract_dataset
-from transferlab.io import atomic_dir, write_json
+from transferlab.io import atomic_dir
+from transferlab.metrics import write_metrics
 from transferlab.pretrain import BackboneEntry
 from transferlab.seeding import seed_everything
 
@@ -41,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics = extract_dataset(
             args.dataset, args.models_root / args.backbone, entry.layers, cfg, tmp, device_name=base.device
         )
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, seed=base.seed, device=resolve_device(base.device))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
 from transferlab.errors import exit_on_user_error
 from transferlab.fcn import FcnParams, run_fcn
-from transferlab.io import atomic_dir, write_json
+from transferlab.io import atomic_dir
+from transferlab.metrics import write_metrics
 from transferlab.models.registry import load_backbone
 from transferlab.seeding import seed_everything
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     with atomic_dir(args.figures) as tmp:
         metrics = run_fcn(backbone, ds, cfg, base.seed, tmp)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, seed=base.seed, device="cpu")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from transferlab.explain.common import load_inputs
 from transferlab.explain.figures import curve_figure
 from transferlab.figures import save_figure
 from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     fig = curve_figure([("FGSM epsilon (x 1/255)", xs, [r["accuracy"] for r in result.curve])])
     save_figure(fig, args.figure)
     write_json(args.plot, result.curve)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=resolve_device(base.device))
     acc = ", ".join(f"{r['epsilon_255']:g}/255: {r['accuracy']:.3f}" for r in result.curve)
     print(f"fgsm {result.metrics['backbone']}: {acc} ({result.metrics['seconds']:.1f}s)")
 

@@ -22,6 +22,7 @@ from transferlab.errors import UserError, exit_on_user_error
 from transferlab.figures import save_figure
 from transferlab.finetune import MODES, FinetuneParams, curves_figure, run
 from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     title = f"fine-tune {m['backbone']} on {m['dataset']} ({args.mode}): final test acc {m['final_test_acc']:.3f}"
     save_figure(curves_figure(result.curve, title), args.figure)
     write_json(args.plots, result.curve)
-    write_json(args.metrics, m)
+    write_metrics(args.metrics, m, seed=base.seed, device=device)
     print(
         f"finetune {m['backbone']} {args.mode} on {m['dataset']}: best test acc {m['best_test_acc']:.4f} "
         f"(epoch {m['best_epoch']}), final {m['final_test_acc']:.4f}, {m['seconds']:.1f}s"

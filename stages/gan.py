@@ -22,7 +22,8 @@ from transferlab.device import resolve_device
 from transferlab.errors import exit_on_user_error
 from transferlab.gan.params import GanParams
 from transferlab.gan.run import check_inputs, run_variant
-from transferlab.io import atomic_dir, atomic_file, read_json, write_json
+from transferlab.io import atomic_dir, atomic_file, read_json
+from transferlab.metrics import write_metrics
 from transferlab.models.registry import CARD_FILE, load_backbone
 from transferlab.seeding import seed_everything
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         with atomic_file(args.plots) as fh:
             pd.DataFrame(rows).to_csv(fh, index=False, float_format="%.6g")
-        write_json(args.metrics, metrics)
+        write_metrics(args.metrics, metrics, seed=base.seed, device=device)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from pathlib import Path
 from transferlab.config import BaseParams, load_section
 from transferlab.errors import exit_on_user_error
 from transferlab.inspect import InspectParams, inspect_arch
-from transferlab.io import atomic_file, write_json
+from transferlab.io import atomic_file
+from transferlab.metrics import write_metrics
 from transferlab.models.registry import get_arch
 from transferlab.seeding import seed_everything
 
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, seed=base.seed, device="cpu")
 
 
 if __name__ == "__main__":

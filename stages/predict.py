@@ -19,6 +19,7 @@ from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
 from transferlab.errors import exit_on_user_error
 from transferlab.io import atomic_dir, write_json
+from transferlab.metrics import write_metrics
 from transferlab.models.registry import load_backbone
 from transferlab.predict import PredictParams, run_predict
 from transferlab.seeding import seed_everything
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics, lists = run_predict(backbone, ds, cfg, base.seed, device, tmp)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     write_json(args.lists, lists)
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, seed=base.seed, device=device)
 
 
 if __name__ == "__main__":

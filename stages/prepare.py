@@ -26,7 +26,8 @@ from transferlab.data.registry import (
     skipped_warning,
 )
 from transferlab.errors import exit_on_user_error
-from transferlab.io import atomic_dir, write_json
+from transferlab.io import atomic_dir
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     ds = prepare_dataset(args.dataset, entry, seed=base.seed, cache_dir=args.cache_dir)
     with atomic_dir(args.out) as tmp:
         save_prepared(ds, tmp)
-        write_json(args.metrics, prepare_metrics(ds, time.perf_counter() - start))
+        write_metrics(args.metrics, prepare_metrics(ds, time.perf_counter() - start), seed=base.seed, device="cpu")
     warning = skipped_warning(ds, args.out / "meta.json")
     if warning:
         print(warning, file=sys.stderr)

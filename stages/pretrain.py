@@ -13,8 +13,10 @@ from pathlib import Path
 
 from transferlab.config import BaseParams, load_entry, load_section
 from transferlab.data.prepared import load_prepared
+from transferlab.device import resolve_device
 from transferlab.errors import exit_on_user_error
 from transferlab.io import atomic_dir, write_json
+from transferlab.metrics import write_metrics
 from transferlab.pretrain import BackboneEntry, PretrainParams, materialise_backbone
 from transferlab.seeding import seed_everything
 
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             args.backbone, entry, cfg, source, tmp, seed=base.seed, device_name=base.device
         )
     write_json(args.plots, metrics.pop("curve", []))
-    write_json(args.metrics, metrics)
+    write_metrics(args.metrics, metrics, seed=base.seed, device=resolve_device(base.device))
 
 
 if __name__ == "__main__":

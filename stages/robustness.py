@@ -20,6 +20,7 @@ from transferlab.explain.figures import curve_figure
 from transferlab.explain.robustness import RobustnessParams, run
 from transferlab.figures import image_grid, save_figure
 from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(image_grid(result.gallery, result.gallery_titles, ncols=8), args.gallery)
     write_json(args.plot_noise, result.noise_curve)
     write_json(args.plot_blur, result.blur_curve)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=resolve_device(base.device))
     m = result.metrics
     print(
         f"robustness {m['backbone']}: clean {m['clean_accuracy']:.3f}, mean noise "

@@ -18,7 +18,7 @@ from transferlab.explain.common import load_inputs
 from transferlab.explain.figures import views_figure
 from transferlab.explain.saliency import SaliencyParams, run
 from transferlab.figures import save_figure
-from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         [("image", result.images, None), ("saliency", result.maps, "hot")], result.titles
     )
     save_figure(fig, args.figure)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=resolve_device(base.device))
     m = result.metrics
     print(
         f"saliency {m['backbone']} on {m['dataset']}: mass in object {m['mean_mass_in_object']:.3f} "

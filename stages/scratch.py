@@ -22,7 +22,8 @@ from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
 from transferlab.errors import exit_on_user_error
 from transferlab.figures import image_grid, save_figure
-from transferlab.io import atomic_file, write_json
+from transferlab.io import atomic_file
+from transferlab.metrics import write_metrics
 from transferlab.scratch import ScratchParams, run
 from transferlab.seeding import seed_everything
 
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     save_figure(fig, args.figure)
     write_curve(args.plot, result.curve)
-    write_json(args.metrics, result.metrics)
+    write_metrics(args.metrics, result.metrics, seed=base.seed, device=device)
     m = result.metrics
     print(
         f"scratch {args.model} on {ds.name}: test_acc={m['test_acc']:.4f} "

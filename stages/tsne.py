@@ -18,7 +18,7 @@ from transferlab.config import BaseParams, load_section
 from transferlab.errors import UserError, exit_on_user_error
 from transferlab.features import load_features
 from transferlab.figures import save_figure
-from transferlab.io import write_json
+from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
 from transferlab.tsne import TsneParams, run, tsne_figure
 
@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     knn = "" if m["knn_test_acc"] is None else f", {m['knn_k']}-NN test acc in 2-D {m['knn_test_acc']:.3f}"
     title = f"t-SNE of {m['backbone']} {params.layer} features on {m['dataset']} ({m['points']} points{knn})"
     save_figure(tsne_figure(result, classes, title), args.figure)
-    write_json(args.metrics, m)
+    write_metrics(args.metrics, m, seed=base.seed, device="cpu")
     print(f"tsne {m['backbone']} {params.layer} on {m['dataset']}: {m['points']} points, KL {m['kl_divergence']:.3f}{knn}")
 
 

@@ -200,7 +200,6 @@ def test_stage_writes_outputs_and_is_deterministic(tmp_path):
     assert rows["selection"].startswith("best row = highest cross-validation accuracy")
     stage.main(_argv(p))
     second = json.loads(p["metrics"].read_text())
-    first.pop("seconds"), second.pop("seconds")
     assert first == second
     cache = load_features(p["features"])
     assert first["test_size"] == int(cache.is_test.sum())

@@ -15,7 +15,7 @@ from transferlab.data.prepared import load_prepared
 from transferlab.data.registry import SOURCES, dataset_entry, prepare_dataset
 from transferlab.data.sampling import limit_split, stratified_subset
 from transferlab.errors import UserError
-from transferlab.io import read_json
+from transferlab.metrics import read_metrics
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 HAS_FASHION = (FASHION_DIR / "train-images-idx3-ubyte.gz").is_file()
@@ -213,7 +213,7 @@ def test_stage_writes_prepared_dir_and_metrics(tmp_path):
     prepare_main(_argv(tmp_path, params))
     ds = load_prepared(tmp_path / "prepared/digits")
     assert ds.counts() == {"train": 100, "test": 50} and ds.images.shape[1:] == (8, 8, 1)
-    metrics = read_json(tmp_path / "metrics/digits.json")
+    metrics = read_metrics(tmp_path / "metrics/digits.json")  # with its timings/ merged back
     assert metrics["train"] == 100 and metrics["test"] == 50 and metrics["classes"] == 10
     assert (
         metrics["image_shape"] == [8, 8, 1] and metrics["skipped"] == 0 and metrics["seconds"] >= 0

@@ -346,7 +346,7 @@ def _run(tmp_path: Path, variant: str, seed: int = 0):
     )
 
 
-TIMING = {"train_seconds", "iterations_per_s", "samples_per_s"}
+TIMING = {"train_seconds", "iterations_per_second", "samples_per_second"}
 
 
 def test_same_seed_same_metrics_and_outputs(tmp_path):

@@ -25,6 +25,7 @@ SECTIONS: tuple[str, ...] = (  # in the order of the study (DESIGN.md)
     "explain",
     "scratch",
     "gans",
+    "timing",
 )
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from transferlab.metrics import read_metrics
+
 
 @dataclasses.dataclass
 class Text:
@@ -46,10 +48,12 @@ class Section:
 
 
 def read_metrics_dir(metrics_dir: Path, stage: str) -> dict[str, dict]:
-    """All ``metrics/<stage>/<item>.json`` files as {item: metrics}, sorted by item."""
-    from transferlab.io import read_json
+    """All ``metrics/<stage>/<item>.json`` files as {item: metrics}, sorted by item.
 
+    Each is read with :func:`transferlab.metrics.read_metrics`: its wall-clock times
+    (``timings/``) merged back in.
+    """
     folder = Path(metrics_dir) / stage
     if not folder.is_dir():
         return {}
-    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))}
+    return {p.stem: read_metrics(p) for p in sorted(folder.glob("*.json"))}

@@ -30,7 +30,7 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
                 "conditional acc": m.get("conditional_accuracy"),
                 "Inception FID": m.get("inception_fid"),
                 "train s": m.get("train_seconds"),
-                "samples/s": m.get("samples_per_s"),
+                "samples/s": m.get("samples_per_second"),
             }
         )
     frame = pd.DataFrame(rows)

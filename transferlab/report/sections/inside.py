@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from transferlab.io import read_json
+from transferlab.metrics import read_metrics
 from transferlab.report.model import Block, Figure, Section, Table, Text, read_metrics_dir
 
 DETAILED = ("vgg16", "vgg_mini")  # per-layer tables shown in full (conv / pool / fc rows)
@@ -76,7 +77,7 @@ def _predict_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
     path = metrics_dir / "predict.json"
     if not path.is_file():
         return []
-    m = read_json(path)
+    m = read_metrics(path)
     blocks: list[Block] = [Text("**Top-k predictions** with softmax probabilities.")]
     if "heldout_acc" in m:
         blocks.append(
@@ -117,7 +118,7 @@ def _featuremap_blocks(metrics_dir: Path) -> list[Block]:
     path = metrics_dir / "featuremaps.json"
     if not path.is_file():
         return []
-    m = read_json(path)
+    m = read_metrics(path)
     return [
         Text(
             f"**Feature maps** of `{m['backbone']}`: first convolution `{m['first_conv']}` "
@@ -135,7 +136,7 @@ def _fcn_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
     path = metrics_dir / "fcn.json"
     if not path.is_file():
         return []
-    m = read_json(path)
+    m = read_metrics(path)
     blocks: list[Block] = [
         Text(
             f"**Fully-connected layers as convolutions** (`{m['backbone']}`): on standard "
