@@ -20,6 +20,7 @@ import yaml
 from PIL import Image
 from PIL.JpegImagePlugin import JpegImageFile
 
+from stages.prepare import main as prepare_main
 from tests.study_repo import ROOT, run, study_env, write_params
 from transferlab.data.images import decode_image
 from transferlab.data.prepared import PreparedDataset, load_prepared, save_prepared
@@ -99,6 +100,33 @@ def test_one_class_only_needs_a_second(tmp_path):
     (tmp_path / "dog").mkdir()  # skipping the empty one still leaves one class
     msg = _one_line_error(_entry(tmp_path, on_empty_class="skip"))
     assert "1 class (cat)" in msg and "at least 2 classes" in msg
+
+
+def _prepare_stage(tmp_path: Path, entry: dict) -> list[str]:
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"base": {"seed": 0, "device": "cpu"}, "datasets": {"bugs": entry}}))
+    return ["--dataset", "bugs", "--out", str(tmp_path / "prepared/bugs"),
+            "--metrics", str(tmp_path / "metrics/bugs.json"), "--params", str(params)]
+
+
+def test_prepare_stage_warns_in_one_line_or_exits_2_without_outputs(tmp_path, capsys):
+    _images(tmp_path / "pics/ants", 3)
+    (tmp_path / "pics/bees").mkdir()
+    _images(tmp_path / "pics/wasps", 3)
+    (tmp_path / "pics/wasps/zero.png").write_bytes(b"")
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_main(_prepare_stage(tmp_path, _entry(tmp_path / "pics")))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bees" in err and "on_empty_class" in err
+    assert not (tmp_path / "prepared").exists() and not (tmp_path / "metrics").exists()
+    prepare_main(_prepare_stage(tmp_path, _entry(tmp_path / "pics", on_empty_class="skip")))
+    meta = tmp_path / "prepared/bugs/meta.json"
+    assert capsys.readouterr().err == (
+        f"warning: datasets.bugs: skipped 1 bad files (empty_file 1) and 1 empty classes (bees); "
+        f"listed in {meta}\n"
+    )
+    assert load_prepared(meta.parent).classes == ("ants", "wasps")
 
 
 # --- bad files ----------------------------------------------------------------------------
