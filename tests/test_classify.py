@@ -14,10 +14,19 @@ from transferlab.config import from_mapping
 from transferlab.errors import UserError
 from transferlab.features import Features, load_features, save_features
 from transferlab.transfer import classify
-from transferlab.transfer.grid import Kernels, fit_predict, run_grid
+from transferlab.transfer.grid import (
+    Kernels,
+    Standardiser,
+    blocked_gram,
+    fit_predict,
+    gram_kernels,
+    preprocessor,
+    row_blocks,
+    run_grid,
+)
 from transferlab.transfer.params import ClassifyParams
 
-LAYERS = {"wide": 40, "narrow": 6}
+LAYERS = {"pool1": 40, "fc7": 6}
 
 
 def _toy(seed: int = 0, n_train: int = 60, n_test: int = 30, classes: int = 3):
@@ -46,16 +55,20 @@ PARAMS = ClassifyParams(kernels=("linear", "rbf", "sigmoid"), C=(0.1, 1.0, 10.0)
 
 def test_pca_fraction_keeps_that_much_variance():
     feats, labels, is_test, _ = _toy()
-    X = feats["wide"].astype(np.float64)
-    grid = run_grid("wide", (X[~is_test], labels[~is_test]), (X[is_test], labels[is_test]), PARAMS, seed=0)
-    pca = grid.preprocessors["pca=0.95"].named_steps["pca"]
-    kept = float(pca.explained_variance_ratio_.sum())
+    X = feats["pool1"].astype(np.float64)
+    grid = run_grid("pool1", (X[~is_test], labels[~is_test]), (X[is_test], labels[is_test]), PARAMS, seed=0)
+    pca = grid.preprocessors["pca=0.95"]
+    kept = pca.variance
     assert kept >= 0.95
-    assert 0 < pca.n_components_ < LAYERS["wide"]  # it really reduced the dimension
+    assert 0 < pca.n_components < LAYERS["pool1"]  # it really reduced the dimension
+    # the same count and variance as scikit-learn's PCA(0.95) after StandardScaler on the train split
+    ref = preprocessor(True, 0.95, seed=0).fit(X[~is_test]).named_steps["pca"]
+    assert pca.n_components == ref.n_components_
+    assert kept == pytest.approx(float(ref.explained_variance_ratio_.sum()), rel=1e-9)
     pca_rows = [r for r in grid.rows if r["pca"] == "pca=0.95"]
     assert pca_rows and all(r["pca_variance"] == pytest.approx(kept) for r in pca_rows)
-    assert all(r["pca_components"] == pca.n_components_ for r in pca_rows)
-    assert all(r["pca_components"] == LAYERS["wide"] for r in grid.rows if r["pca"] == "pca=none")
+    assert all(r["pca_components"] == pca.n_components for r in pca_rows)
+    assert all(r["pca_components"] == LAYERS["pool1"] for r in grid.rows if r["pca"] == "pca=none")
 
 
 def test_cross_validation_never_sees_the_test_split():
@@ -117,9 +130,9 @@ def test_grid_has_every_row_best_flagged_and_metrics_shape():
 
 def test_precomputed_kernels_match_sklearn_svc():
     feats, labels, is_test, _ = _toy()
-    X = feats["wide"].astype(np.float64)
+    X = feats["pool1"].astype(np.float64)
     Z, Ze, y = X[~is_test], X[is_test], labels[~is_test]
-    kernels = Kernels(Z, Ze, "scale")
+    kernels = Kernels.from_matrices(Z, Ze, "scale")
     for kernel in ("linear", "rbf", "sigmoid"):
         pre, _, _ = fit_predict("precomputed", kernel, 1.0, y, Z, Ze, kernels, PARAMS, 0)
         direct, _, _ = fit_predict("svc", kernel, 1.0, y, Z, Ze, None, PARAMS, 0)
@@ -129,8 +142,8 @@ def test_precomputed_kernels_match_sklearn_svc():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"C": [1, 0]}, "C: every value must be > 0"),
-        ({"C": [-1]}, "C: every value must be > 0"),
+        ({"C": [1, 0]}, "every value must be > 0, got 0"),
+        ({"C": [-1]}, "every value must be > 0, got -1"),
         ({"kernels": ["linear", "poly3"]}, "unknown kernel 'poly3'"),
         ({"n_components": [1.5]}, "variance fraction in (0, 1]"),
         ({"n_components": [0.0]}, "variance fraction in (0, 1]"),
@@ -142,7 +155,7 @@ def test_bad_params_are_rejected(change, message):
         from_mapping(ClassifyParams, {"kernels": ["linear"], "C": [1], **change}, "classify")
 
 
-def _project(tmp_path: Path, classify_params: dict, layers=("wide", "narrow")) -> dict[str, Path]:
+def _project(tmp_path: Path, classify_params: dict, layers=("pool1", "fc7")) -> dict[str, Path]:
     feats, labels, is_test, pixels = _toy()
     cache = tmp_path / "features" / "toy-toynet"
     save_features(cache, feats, labels, is_test, {"dataset": "toy", "backbone": "toynet", "classes": ["a", "b", "c"]})
@@ -174,10 +187,10 @@ SMALL = {"kernels": ["linear", "rbf"], "C": [0.1, 1], "n_components": ["none", 0
 @pytest.mark.parametrize(
     ("change", "layers", "message"),
     [
-        ({"C": [0.1, -1]}, ("wide",), "classify: C: every value must be > 0, got -1"),
-        ({"kernels": ["linear", "cubic"]}, ("wide",), "unknown kernel 'cubic'"),
-        ({"n_components": [1.2]}, ("wide",), "(0, 1]"),
-        ({}, ("wide", "fc9"), "layer 'fc9'"),
+        ({"C": [0.1, -1]}, ("pool1",), "every value must be > 0, got -1"),
+        ({"kernels": ["linear", "cubic"]}, ("pool1",), "unknown kernel 'cubic'"),
+        ({"n_components": [1.2]}, ("pool1",), "(0, 1]"),
+        ({}, ("pool1", "pool2"), "layer 'pool2' (backbones.toynet.layers) was not extracted"),
     ],
 )
 def test_stage_fails_with_one_line_and_writes_nothing(tmp_path, capsys, change, layers, message):
@@ -230,3 +243,56 @@ def test_report_section_marks_the_cv_best_row(tmp_path):
     assert (row["layer"], row["kernel"], row["C"], row["cv acc"]) == (best["layer"], best["kernel"], best["C"], best["cv_acc"])
     assert set(main.frame["method"]) >= {"SVM", "softmax head", "baseline: raw pixels"}
     assert (main.frame["method"] == "SVM").sum() == 2 * 2 * 2 * 2  # 2 layers x kernels x C x PCA
+
+
+def _dense_kernels(X: np.ndarray, Xe: np.ndarray, n_components: float | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The in-memory reference: scikit-learn's Pipeline on float64 copies, then Z @ Z.T."""
+    prep = preprocessor(True, n_components, seed=0).fit(X.astype(np.float64))
+    Z, Ze = prep.transform(X.astype(np.float64)), prep.transform(Xe.astype(np.float64))
+    return Z @ Z.T, Ze @ Z.T, Z.shape[1]
+
+
+@pytest.mark.parametrize("n_components", [None, 0.95, 1.0])
+def test_blocked_memmapped_gram_equals_the_dense_pipeline(tmp_path, n_components):
+    feats, labels, is_test, _ = _toy()
+    np.save(tmp_path / "wide.npy", feats["pool1"])
+    X = np.load(tmp_path / "wide.npy", mmap_mode="r")  # float16 on disk, as the stage reads it
+    train, test = X[~is_test], X[is_test]
+    G, Ge, dim = _dense_kernels(train, test, n_components)
+    # 8 rows x 40 dims x 8 bytes per block: many blocks, so the off-diagonal assembly is exercised
+    kernels, info, _ = gram_kernels(train, test, True, n_components, "scale", block_bytes=8 * 40 * 8)
+    np.testing.assert_allclose(kernels.G, G, rtol=1e-9, atol=1e-9 * np.abs(G).max())
+    np.testing.assert_allclose(kernels.Ge, Ge, rtol=1e-9, atol=1e-9 * np.abs(Ge).max())
+    np.testing.assert_allclose(kernels.n, np.diag(G), rtol=1e-9)
+    assert info.n_components == dim
+    if n_components == 0.95:
+        assert dim < LAYERS["pool1"]
+
+
+def test_blocked_gram_matches_dense_var_and_rows(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.normal(2.0, 3.0, (50, 7)).astype(np.float16)
+    Xe = rng.normal(2.0, 3.0, (11, 7)).astype(np.float16)
+    G, Ge, n, ne, var = blocked_gram(X, Xe, Standardiser(), block_bytes=3 * 7 * 8)  # no scaling, 17 blocks
+    Z, Ze = X.astype(np.float64), Xe.astype(np.float64)
+    np.testing.assert_allclose(G, Z @ Z.T, rtol=1e-12)
+    np.testing.assert_allclose(Ge, Ze @ Z.T, rtol=1e-12)
+    np.testing.assert_allclose(ne, (Ze**2).sum(1), rtol=1e-12)
+    assert var == pytest.approx(Z.var(), rel=1e-9)
+    assert [(s.start, s.stop) for s in row_blocks(7, 5, block_bytes=2 * 5 * 8)] == [(0, 2), (2, 4), (4, 6), (6, 7)]
+
+
+@pytest.mark.parametrize("n_components", [None, 0.95])
+def test_precomputed_blocked_path_predicts_like_svc_on_the_pipeline(n_components):
+    """Same predictions as the materialised path: Pipeline(StandardScaler, PCA) then SVC(kernel=...)."""
+    feats, labels, is_test, _ = _toy()
+    X, y = feats["pool1"], labels
+    train, test = X[~is_test], X[is_test]
+    kernels, _, _ = gram_kernels(train, test, True, n_components, "scale", block_bytes=8 * 40 * 8)
+    prep = preprocessor(True, n_components, seed=0).fit(train.astype(np.float64))
+    Z, Ze = prep.transform(train.astype(np.float64)), prep.transform(test.astype(np.float64))
+    for kernel in ("linear", "rbf", "sigmoid"):
+        for C in (0.1, 10.0):
+            pre, _, _ = fit_predict("precomputed", kernel, C, y[~is_test], None, None, kernels, PARAMS, 0)
+            direct, _, _ = fit_predict("svc", kernel, C, y[~is_test], Z, Ze, None, PARAMS, 0)
+            np.testing.assert_array_equal(pre, direct)

@@ -19,7 +19,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 from transferlab.config import to_dict
 from transferlab.errors import UserError
 from transferlab.features import Features
-from transferlab.transfer.grid import run_grid
+from transferlab.transfer.grid import Preprocessing, row_blocks, run_grid
 from transferlab.transfer.heads import softmax_head
 from transferlab.transfer.params import ClassifyParams
 
@@ -41,15 +41,15 @@ def check_layers(layers: Sequence[str], meta: Mapping[str, Any], cache: str, bac
             )
 
 
-def as_float(x: np.ndarray, name: str) -> np.ndarray:
-    """float16 cache -> float64 for scikit-learn; non-finite values (float16 overflow) are an error."""
-    out = np.asarray(x, dtype=np.float64)
-    if not np.isfinite(out).all():
-        raise UserError(
-            f"features of {name!r} contain NaN/inf (float16 overflow at extraction); "
-            "set extract.pool: avg or use a smaller layer"
-        )
-    return out
+def check_finite(x: np.ndarray, name: str) -> np.ndarray:
+    """``x`` itself (e.g. the float16 memmap), after checking it block by block for NaN/inf (float16 overflow)."""
+    for rows in row_blocks(len(x), x.shape[1] if x.ndim == 2 else 1):
+        if not np.isfinite(x[rows]).all():
+            raise UserError(
+                f"features of {name!r} contain NaN/inf (float16 overflow at extraction); "
+                "set extract.pool: avg or use a smaller layer"
+            )
+    return x
 
 
 def pixel_matrix(images: np.ndarray) -> np.ndarray:
@@ -67,7 +67,7 @@ class ClassifyResult:
     best_pred: np.ndarray
     y_test: np.ndarray
     classes: list[str]
-    preprocessors: dict[tuple[str, str], Any]
+    preprocessors: dict[tuple[str, str], Preprocessing]
     metrics: dict[str, Any]
     details: dict[str, Any]
 
@@ -121,14 +121,15 @@ def run(
     preps: dict[tuple[str, str], Any] = {}
     head_rows: list[dict[str, Any]] = []
     for layer in layers:
-        X = as_float(features.feats[layer], layer)
-        grid = run_grid(layer, (X[~is_test], y), (X[is_test], yt), params, seed)
+        X = check_finite(features.feats[layer], layer)  # stays float16 (memory-mapped by the stage)
+        train, test = X[~is_test], X[is_test]  # float16 copies: half the float32 size
+        grid = run_grid(layer, (train, y), (test, yt), params, seed)
         rows += grid.rows
         preds += grid.predictions
         preps.update({(layer, k): v for k, v in grid.preprocessors.items()})
         head_rows.append(
             softmax_head(
-                layer, (X[~is_test], y), (X[is_test], yt),
+                layer, (train, y), (test, yt),
                 C=params.head_C, max_iter=params.head_max_iter, scale=params.scale, seed=seed,
             )
         )

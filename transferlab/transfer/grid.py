@@ -15,6 +15,15 @@ rbf and sigmoid all derive from dot products) and every C, via
 cost. Above ``PRECOMPUTED_MAX_TRAIN`` samples (Gram matrices too big for memory) the
 SVC computes its own kernel; with ``linear_impl`` auto, ``LinearSVC`` takes the linear
 kernel above ``LINEAR_SVC_ABOVE`` samples. The row says which estimator ran.
+
+Memory: on the precomputed path the features are never materialised in float64. The
+caller passes the float16 cache (memory-mapped, or row subsets of it); the Gram matrices
+are built from row blocks of about ``BLOCK_BYTES`` converted to float64 and standardised
+one at a time (the scaler is fitted with ``StandardScaler.partial_fit`` over the same
+blocks), and PCA is done on the centred Gram matrix itself (its eigenvectors give the
+principal-component scores: the same subspace, variance ratios and component count as
+``PCA(n_components=fraction)`` with an exact solver). Peak memory is then the float16
+rows plus a few n x n matrices, not several float64 copies of an n x D matrix.
 """
 
 from __future__ import annotations
@@ -25,7 +34,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
@@ -42,10 +50,16 @@ from transferlab.transfer.params import ClassifyParams, c_label, pca_label
 LINEAR_SVC_ABOVE = 10_000
 # Precomputed Gram matrices up to this many training samples (8000^2 doubles = 512 MB).
 PRECOMPUTED_MAX_TRAIN = 8_000
+# Row blocks of the feature matrix converted to float64 at a time on the precomputed path.
+BLOCK_BYTES = 32 * 2**20
 
 
 def preprocessor(scale: bool, n_components: float | None, seed: int) -> Pipeline:
-    """An unfitted Pipeline: optional standardisation, then optional PCA (variance fraction)."""
+    """An unfitted Pipeline: optional standardisation, then optional PCA (variance fraction).
+
+    Used where the features are materialised (the SVC / LinearSVC paths); the precomputed
+    path computes the same transform from Gram matrices (:func:`gram_kernels`).
+    """
     scaler: Any = StandardScaler() if scale else "passthrough"
     if n_components is None:
         pca: Any = "passthrough"
@@ -56,27 +70,154 @@ def preprocessor(scale: bool, n_components: float | None, seed: int) -> Pipeline
 
 def resolve_gamma(gamma: float | str, Z: np.ndarray) -> float:
     """SVC's gamma for training matrix ``Z`` ('scale' = 1 / (n_features * Z.var()), 'auto' = 1 / n_features)."""
+    return gamma_from_var(gamma, Z.shape[1], float(Z.var()) if gamma == "scale" else 0.0)
+
+
+def gamma_from_var(gamma: float | str, n_features: int, var: float) -> float:
+    """SVC's gamma given the training matrix's width and overall variance (used by 'scale' only)."""
     if gamma == "scale":
-        var = float(Z.var())
-        return 1.0 / (Z.shape[1] * var) if var > 0 else 1.0
+        return 1.0 / (n_features * var) if var > 0 else 1.0
     if gamma == "auto":
-        return 1.0 / Z.shape[1]
+        return 1.0 / n_features
     return float(gamma)
+
+
+def row_blocks(n: int, n_features: int, block_bytes: int | None = None) -> list[slice]:
+    """Row slices whose float64 copy is about ``block_bytes`` (default ``BLOCK_BYTES``)."""
+    rows = max(1, (block_bytes or BLOCK_BYTES) // (8 * max(1, n_features)))
+    return [slice(lo, min(n, lo + rows)) for lo in range(0, n, rows)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Standardiser:
+    """Rows (any dtype, e.g. float16 memmap) -> float64, minus ``mean``, divided by ``scale`` (if fitted)."""
+
+    mean: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        Z = np.array(rows, dtype=np.float64)
+        if self.mean is not None and self.scale is not None:  # the same in-place ops as StandardScaler.transform
+            Z -= self.mean
+            Z /= self.scale
+        return Z
+
+
+def fit_standardiser(X: np.ndarray, scale: bool, block_bytes: int | None = None) -> Standardiser:
+    """``StandardScaler`` statistics of ``X`` from float64 row blocks (partial_fit), or the identity."""
+    if not scale:
+        return Standardiser()
+    scaler = StandardScaler()
+    for rows in row_blocks(len(X), X.shape[1], block_bytes):
+        scaler.partial_fit(np.asarray(X[rows], dtype=np.float64))
+    return Standardiser(scaler.mean_, scaler.scale_)
+
+
+def blocked_gram(
+    X: np.ndarray, Xe: np.ndarray, f: Standardiser, block_bytes: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """``Z Z^T``, ``Ze Z^T``, the squared row norms of Z and Ze, and ``Z.var()``, with Z = f(X), Ze = f(Xe).
+
+    Only two row blocks of Z are held in float64 at a time, so X and Xe can stay float16
+    (or memory-mapped); with one block it is exactly the dense ``Z @ Z.T``.
+    """
+    blocks = row_blocks(len(X), X.shape[1], block_bytes)
+    G = np.empty((len(X), len(X)))
+    Ge = np.empty((len(Xe), len(X)))
+    norms = np.empty(len(X))
+    total = 0.0
+    for i, a in enumerate(blocks):
+        Za = f(X[a])
+        norms[a] = np.einsum("ij,ij->i", Za, Za)
+        total += float(Za.sum())
+        G[a, a] = Za @ Za.T
+        for b in blocks[:i]:
+            G[a, b] = Za @ f(X[b]).T
+            G[b, a] = G[a, b].T
+    eval_norms = np.empty(len(Xe))
+    for e in row_blocks(len(Xe), Xe.shape[1], block_bytes):
+        Ze = f(Xe[e])
+        eval_norms[e] = np.einsum("ij,ij->i", Ze, Ze)
+        for b in blocks:
+            Ge[e, b] = Ze @ (Za if len(blocks) == 1 else f(X[b])).T
+    size = X.size or 1
+    var = float(norms.sum()) / size - (total / size) ** 2
+    return G, Ge, norms, eval_norms, max(var, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """What the fitted preprocessing did: input width, PCA components kept and their variance share."""
+
+    n_features: int
+    pca: bool
+    n_components: int
+    variance: float  # fraction of the (scaled) variance the kept components explain; 1.0 without PCA
+
+    @classmethod
+    def from_pipeline(cls, prep: Pipeline, n_features: int) -> Preprocessing:
+        pca = prep.named_steps["pca"]
+        if pca == "passthrough":
+            return cls(n_features, False, n_features, 1.0)
+        return cls(n_features, True, int(pca.n_components_), float(pca.explained_variance_ratio_.sum()))
+
+
+def pca_components(eigenvalues: np.ndarray, fraction: float | None) -> int:
+    """How many components ``PCA(n_components=fraction)`` keeps for these (descending) variances."""
+    if fraction is None or fraction >= 1:
+        return len(eigenvalues)
+    ratio_cumsum = np.cumsum(eigenvalues / eigenvalues.sum())
+    return int(np.searchsorted(ratio_cumsum, fraction, side="right") + 1)  # PCA's own rule
+
+
+def gram_pca(
+    G: np.ndarray, Ge: np.ndarray, n_features: int, fraction: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, float]:
+    """PCA on the Gram matrix: the Gram matrices of the principal-component scores.
+
+    With the centred Gram matrix ``Gc = U diag(lam) U^T``, the train scores are
+    ``U_k sqrt(lam_k)`` (PCA's ``transform`` up to the sign of each component, which no
+    kernel sees), and the eval scores ``Gec U_k / sqrt(lam_k)``. Returns (scores Gram,
+    eval-vs-train scores Gram, their squared row norms, the scores' overall variance,
+    components kept, variance ratio kept).
+    """
+    n = len(G)
+    row_mean = G.mean(axis=1)
+    total_mean = float(row_mean.mean())
+    Gc = G - row_mean[:, None] - row_mean[None, :] + total_mean
+    Gec = Ge - Ge.mean(axis=1)[:, None] - row_mean[None, :] + total_mean
+    lam, U = np.linalg.eigh(Gc)
+    rank = min(n, n_features)  # the components an exact PCA solver returns
+    lam = np.clip(lam[::-1][:rank], 0.0, None)
+    U = U[:, ::-1][:, :rank]
+    k = pca_components(lam, fraction)
+    Uk, lk = U[:, :k], lam[:k]
+    P = Uk * np.sqrt(lk)
+    Pe = (Gec @ Uk) / np.sqrt(np.where(lk > 0, lk, 1.0))
+    var = float(lk.sum()) / (n * k)  # scores have zero mean per component
+    kept = float(lk.sum() / lam.sum()) if lam.sum() > 0 else 1.0
+    return P @ P.T, Pe @ P.T, np.einsum("ij,ij->i", P, P), np.einsum("ij,ij->i", Pe, Pe), var, k, kept
 
 
 class Kernels:
     """Linear / rbf / sigmoid kernel matrices of (fit, eval) sets from ONE Gram product each."""
 
-    def __init__(self, Z: np.ndarray, Ze: np.ndarray, gamma: float | str) -> None:
+    def __init__(
+        self, G: np.ndarray, Ge: np.ndarray, norms: np.ndarray, eval_norms: np.ndarray, gamma: float,
+        fit_seconds: float = 0.0, eval_seconds: float = 0.0,
+    ) -> None:
+        self.G, self.Ge, self.n, self.ne, self.gamma = G, Ge, norms, eval_norms, gamma
+        self.fit_seconds, self.eval_seconds = fit_seconds, eval_seconds
+
+    @classmethod
+    def from_matrices(cls, Z: np.ndarray, Ze: np.ndarray, gamma: float | str) -> Kernels:
+        """Kernels of materialised (already preprocessed) fit and eval matrices."""
         start = time.perf_counter()
-        self.gamma = resolve_gamma(gamma, Z)
-        self.G = Z @ Z.T
-        self.n = np.einsum("ij,ij->i", Z, Z)
-        self.fit_seconds = time.perf_counter() - start
+        G, n = Z @ Z.T, np.einsum("ij,ij->i", Z, Z)
+        fit_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        self.Ge = Ze @ Z.T
-        self.ne = np.einsum("ij,ij->i", Ze, Ze)
-        self.eval_seconds = time.perf_counter() - start
+        Ge, ne = Ze @ Z.T, np.einsum("ij,ij->i", Ze, Ze)
+        return cls(G, Ge, n, ne, resolve_gamma(gamma, Z), fit_seconds, time.perf_counter() - start)
 
     def _make(self, kernel: str, G: np.ndarray, na: np.ndarray) -> np.ndarray:
         if kernel == "linear":
@@ -93,6 +234,31 @@ class Kernels:
         Ke = self._make(kernel, self.Ge, self.ne)
         t2 = time.perf_counter()
         return K, Ke, self.fit_seconds + t1 - t0, self.eval_seconds + t2 - t1
+
+
+def gram_kernels(
+    X: np.ndarray, Xe: np.ndarray, scale: bool, n_components: float | None, gamma: float | str,
+    block_bytes: int | None = None,
+) -> tuple[Kernels, Preprocessing, float]:
+    """Kernels of the preprocessed (scaled, PCA'd) X and Xe, without materialising them in float64.
+
+    Also returns the seconds spent on preprocessing (scaler statistics, PCA eigendecomposition);
+    the kernels' own seconds are the Gram products.
+    """
+    t0 = time.perf_counter()
+    f = fit_standardiser(X, scale, block_bytes)
+    t1 = time.perf_counter()
+    G, Ge, norms, eval_norms, var = blocked_gram(X, Xe, f, block_bytes)
+    t2 = time.perf_counter()
+    d = X.shape[1]
+    if n_components is None:
+        prep = Preprocessing(d, False, d, 1.0)
+    else:
+        G, Ge, norms, eval_norms, var, k, kept = gram_pca(G, Ge, d, n_components)
+        prep, d = Preprocessing(d, True, k, kept), k
+    t3 = time.perf_counter()
+    kernels = Kernels(G, Ge, norms, eval_norms, gamma_from_var(gamma, d, var), t2 - t1, 0.0)
+    return kernels, prep, (t1 - t0) + (t3 - t2)
 
 
 def estimator_kind(kernel: str, n_train: int, params: ClassifyParams) -> str:
@@ -135,39 +301,50 @@ def fit_predict(
 
 @dataclasses.dataclass
 class GridResult:
-    """Rows (one per n_components x kernel x C), test predictions per row, fitted preprocessors."""
+    """Rows (one per n_components x kernel x C), test predictions per row, what each preprocessing did."""
 
     rows: list[dict[str, Any]]
     predictions: list[np.ndarray]
-    preprocessors: dict[str, Pipeline]
+    preprocessors: dict[str, Preprocessing]
 
 
 def _score_all(
-    X: np.ndarray, y: np.ndarray, Xe: np.ndarray, prep: Pipeline, params: ClassifyParams, seed: int,
-) -> tuple[Pipeline, dict[tuple[str, float], tuple[np.ndarray, float, float]], float]:
-    """Fit ``prep`` on X, then every kernel x C on it, predicting Xe; also the transform seconds."""
-    start = time.perf_counter()
-    prep = clone(prep).fit(X)
-    Z, Ze = prep.transform(X), prep.transform(Xe)
-    transform_seconds = time.perf_counter() - start
+    X: np.ndarray, y: np.ndarray, Xe: np.ndarray, n_components: float | None, params: ClassifyParams, seed: int,
+) -> tuple[Preprocessing, dict[tuple[str, float], tuple[np.ndarray, float, float]], float]:
+    """Preprocess on X (scale?, PCA?), then every kernel x C on it, predicting Xe; also the transform seconds.
+
+    When every kernel runs on a precomputed kernel, X and Xe are used in row blocks
+    (:func:`gram_kernels`); otherwise they are materialised in float64 for the Pipeline.
+    """
     kinds = {k: estimator_kind(k, len(X), params) for k in params.kernels}
-    kernels = Kernels(Z, Ze, params.gamma) if "precomputed" in kinds.values() else None
+    Z = Ze = None
+    kernels: Kernels | None = None
+    if set(kinds.values()) == {"precomputed"}:
+        kernels, info, transform_seconds = gram_kernels(X, Xe, params.scale, n_components, params.gamma)
+    else:
+        start = time.perf_counter()
+        prep = preprocessor(params.scale, n_components, seed).fit(np.asarray(X, dtype=np.float64))
+        Z, Ze = prep.transform(np.asarray(X, dtype=np.float64)), prep.transform(np.asarray(Xe, dtype=np.float64))
+        transform_seconds = time.perf_counter() - start
+        info = Preprocessing.from_pipeline(prep, X.shape[1])
+        if "precomputed" in kinds.values():
+            kernels = Kernels.from_matrices(Z, Ze, params.gamma)
     out = {
-        (k, C): fit_predict(kinds[k], k, C, y, Z, Ze, kernels, params, seed)
+        (k, C): fit_predict(kinds[k], k, C, y, Z, Ze, kernels, params, seed)  # type: ignore[arg-type]
         for k in params.kernels
         for C in params.C
     }
-    return prep, out, transform_seconds
+    return info, out, transform_seconds
 
 
 def cv_scores(
-    X: np.ndarray, y: np.ndarray, prep: Pipeline, params: ClassifyParams, seed: int
+    X: np.ndarray, y: np.ndarray, n_components: float | None, params: ClassifyParams, seed: int
 ) -> dict[tuple[str, float], np.ndarray]:
     """Per (kernel, C): accuracy on each held-out fold of a seeded StratifiedKFold of (X, y)."""
     folds = StratifiedKFold(params.cv_folds, shuffle=True, random_state=seed)
     scores: dict[tuple[str, float], list[float]] = {}
-    for fit_idx, val_idx in folds.split(X, y):
-        _, out, _ = _score_all(X[fit_idx], y[fit_idx], X[val_idx], prep, params, seed)
+    for fit_idx, val_idx in folds.split(np.zeros(len(y)), y):
+        _, out, _ = _score_all(X[fit_idx], y[fit_idx], X[val_idx], n_components, params, seed)
         for key, (pred, _, _) in out.items():
             scores.setdefault(key, []).append(float(np.mean(pred == y[val_idx])))
     return {key: np.asarray(v) for key, v in scores.items()}
@@ -187,16 +364,13 @@ def run_grid(
     Xt, yt = test
     rows: list[dict[str, Any]] = []
     preds: list[np.ndarray] = []
-    preps: dict[str, Pipeline] = {}
+    preps: dict[str, Preprocessing] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # LinearSVC: the achieved accuracy is recorded
         for n_components in params.n_components:
-            prep0 = preprocessor(params.scale, n_components, seed)
-            scores = cv_scores(X, y, prep0, params, seed)
-            prep, out, transform_seconds = _score_all(X, y, Xt, prep0, params, seed)
+            scores = cv_scores(X, y, n_components, params, seed)
+            prep, out, transform_seconds = _score_all(X, y, Xt, n_components, params, seed)
             preps[pca_label(n_components)] = prep
-            pca = prep.named_steps["pca"]
-            fitted_pca = pca != "passthrough"
             for kernel in params.kernels:
                 means = [float(scores[(kernel, C)].mean()) for C in params.C]
                 picked = int(np.argmax(means))  # ties: the first C listed
@@ -211,8 +385,8 @@ def run_grid(
                             "dim": int(X.shape[1]),
                             "scale": params.scale,
                             "pca": pca_label(n_components),
-                            "pca_components": int(pca.n_components_) if fitted_pca else int(X.shape[1]),
-                            "pca_variance": float(pca.explained_variance_ratio_.sum()) if fitted_pca else 1.0,
+                            "pca_components": prep.n_components,
+                            "pca_variance": prep.variance,
                             "kernel": kernel,
                             "estimator": ESTIMATOR_NAMES[kind],
                             "C": float(C),
