@@ -155,7 +155,7 @@ def test_unknown_dataset_name_lists_entries():
 
 
 def test_unknown_option_key_is_named():
-    with pytest.raises(UserError, match=r"datasets\.digits: unknown key\(s\) test_fracton"):
+    with pytest.raises(UserError, match=r"datasets\.digits\.test_fracton: unknown key; valid keys: .*did you mean .test_fraction."):
         prepare_dataset("digits", {"source": "digits", "test_fracton": 0.2}, seed=0)
 
 

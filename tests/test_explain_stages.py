@@ -182,8 +182,8 @@ def test_a_different_seed_changes_the_selection(workspace, tmp_path):
 @pytest.mark.parametrize(
     ("stage", "section", "change", "message"),
     [
-        ("fgsm", "fgsm", {"epsilons": [0.0, -0.1]}, "explain.fgsm: epsilons must be in [0, 1]"),
-        ("fgsm", "fgsm", {"epsilons": [0.0, 2.0]}, "explain.fgsm: epsilons must be in [0, 1]"),
+        ("fgsm", "fgsm", {"epsilons": [0.0, -0.1]}, "explain.fgsm.epsilons[1] must be in [0, 1]"),
+        ("fgsm", "fgsm", {"epsilons": [0.0, 2.0]}, "explain.fgsm.epsilons[1] must be in [0, 1]"),
         ("adversarial", "adversarial", {"target_class": "cat"}, "unknown target class 'cat'"),
         ("adversarial", "adversarial", {"target_class": 7}, "target class 7 out of range"),
         ("adversarial", "adversarial", {"max_iterations": 0}, "max_iterations must be >= 1"),
@@ -192,7 +192,7 @@ def test_a_different_seed_changes_the_selection(workspace, tmp_path):
         ("classvis", "classvis", {"classes": ["dog"]}, "unknown target class 'dog'"),
         ("classvis", "classvis", {"classes": [0, "horizontal"]}, "names a class twice"),
         ("saliency", "saliency", {"target": "true"}, "target must be label or predicted"),
-        ("saliency", "saliency", {"num_imgs": 3}, "unknown key(s) num_imgs"),
+        ("saliency", "saliency", {"num_imgs": 3}, "explain.saliency.num_imgs: unknown key"),
         ("robustness", "robustness", {"noise_sigmas": [-1.0]}, "noise_sigmas must be >= 0"),
     ],
 )

@@ -40,13 +40,13 @@ class _Section:
 
 def test_params_reject_unknown_keys_bad_types_and_ranges():
     assert from_mapping(_Section, {"C": [0.1, 1]}, "s").C == (0.1, 1.0)
-    with pytest.raises(UserError, match=r"s: unknown key\(s\) kernal; valid keys: kernel, C, n"):
+    with pytest.raises(UserError, match=r"s\.kernal: unknown key; valid keys: kernel, C, n \(did you mean 'kernel'\?\)"):
         from_mapping(_Section, {"kernal": "rbf"}, "s")
     with pytest.raises(UserError, match=r"s.kernel: got 'poly'; expected one of 'linear', 'rbf'"):
         from_mapping(_Section, {"kernel": "poly"}, "s")
     with pytest.raises(UserError, match=r"s.n: expected an integer"):
         from_mapping(_Section, {"n": "3"}, "s")
-    with pytest.raises(UserError, match=r"s: C must be > 0"):
+    with pytest.raises(UserError, match=r"s\.C\[0\] must be > 0"):
         from_mapping(_Section, {"C": [0, 1]}, "s")
     with pytest.raises(UserError, match="num_workers must be >= 0"):
         from_mapping(BaseParams, {"num_workers": -1}, "base")

@@ -277,7 +277,7 @@ def test_stage_is_deterministic(tmp_path):
         (
             "m",
             {"optim": {"lr": 0.0}},
-            "error: params.yaml: scratch.models_config.m.optim: lr must be > 0, got 0.0",
+            "error: params.yaml: scratch.models_config.m.optim.lr must be > 0, got 0.0",
         ),
         (
             "m",

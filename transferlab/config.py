@@ -2,14 +2,19 @@
 
 Each stage declares its section as a frozen dataclass. :func:`from_mapping` builds it,
 rejecting unknown keys (a typo never silently falls back to a default), checking
-types, and letting ``__post_init__`` check ranges. Every failure is a one-line
-:class:`~transferlab.errors.UserError` naming the key, e.g.
-``params.yaml: classify.C: expected a number > 0, got -1``.
+types, and letting ``__post_init__`` check ranges with :func:`require`. Every failure is a
+one-line :class:`~transferlab.errors.UserError` naming the full dotted key and the fix, e.g.
+``params.yaml: classify.C[1]: every value must be > 0, got -1``.
+
+:func:`read_params` is what every stage loads params through; before returning it checks
+the WHOLE file once (:mod:`transferlab.params_check`), so a bad key anywhere fails every
+stage before any work, not just the stage that happens to read it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -18,21 +23,65 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-from transferlab.errors import UserError
+from transferlab.errors import UserError, did_you_mean
 
 T = TypeVar("T")
 PARAMS_FILE = Path("params.yaml")
 
 
-def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
-    """Read params.yaml (or another YAML file) into a dict."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (PyYAML keeps the last; DVC refuses)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(
+                    problem=f"duplicate key {key!r}; keep one of them", problem_mark=key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_params(text: str, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Parse params YAML; a syntax error is one line ``file:line:column: problem``."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = err.problem or err.context or "invalid YAML"
+        raise UserError(f"{where}: invalid YAML: {problem}; fix the syntax there") from None
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: invalid YAML: {' '.join(str(err).split())}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of sections at top level, got {type(data).__name__}")
+    return data
+
+
+_VALIDATED: set[tuple[str, str]] = set()  # (resolved path, text) already checked in this process
+
+
+def read_params(path: str | Path = PARAMS_FILE, *, validate: bool = True) -> dict[str, Any]:
+    """Read params.yaml (or another params file) into a dict.
+
+    With ``validate`` (the default) the whole file is checked first, once per content:
+    every section, registry entry and cross-reference (:func:`transferlab.params_check.validate_params`).
+    """
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"params file {str(path)!r} not found; run from the project root")
-    with path.open() as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise UserError(f"{path}: expected a mapping at top level")
+        raise UserError(f"params file {str(path)!r} not found; run from the project root or pass --params")
+    text = path.read_text()
+    data = parse_params(text, path)
+    key = (str(path.resolve()), text)
+    if validate and key not in _VALIDATED:
+        from transferlab.params_check import validate_params  # imports every section's dataclass
+
+        validate_params(data)
+        _VALIDATED.add(key)
     return data
 
 
@@ -55,13 +104,14 @@ def load_section(cls: type[T], dotted: str, path: str | Path = PARAMS_FILE) -> T
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
     """Build frozen dataclass ``cls`` from ``data``; unknown or missing keys are errors."""
     if not isinstance(data, Mapping):
-        raise UserError(f"params.yaml: {where}: expected a mapping, got {data!r}")
+        raise UserError(f"params.yaml: {where}: expected a mapping of keys, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted((str(k) for k in data if k not in fields), key=str)
     if unknown:
+        more = f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else ""
         raise UserError(
-            f"params.yaml: {where}: unknown key(s) {', '.join(unknown)}; "
-            f"valid keys: {', '.join(fields)}"
+            f"params.yaml: {where}.{unknown[0]}: unknown key{more}; valid keys: {', '.join(fields)}"
+            + did_you_mean(unknown[0], fields)
         )
     hints = get_type_hints(cls)
     kwargs = {}
@@ -69,11 +119,79 @@ def from_mapping(cls: type[T], data: Any, where: str) -> T:
         if name in data:
             kwargs[name] = _convert(data[name], hints[name], f"{where}.{name}")
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise UserError(f"params.yaml: {where}: missing required key {name!r}")
+            raise UserError(f"params.yaml: {where}.{name}: missing required key; add it ({_describe(hints[name])})")
     try:
         return cls(**kwargs)
-    except ValueError as err:  # range checks in __post_init__
-        raise UserError(f"params.yaml: {where}: {err}") from None
+    except (ValueError, TypeError) as err:  # range checks in __post_init__ (or a type it did not expect)
+        raise UserError(_post_init_message(cls, kwargs, where, err)) from None
+
+
+class ParamError(ValueError):
+    """A failed :func:`require`; ``key`` (optional) is the field it is about, e.g. ``"C[1]"``."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _post_init_message(cls: type, kwargs: dict[str, Any], where: str, err: Exception) -> str:
+    """``params.yaml: <where>.<field>[i] ...`` for an error raised while building ``cls``.
+
+    The field is the error's ``key`` if :func:`require` was given one, else the field named
+    first in the message; for a list field, the element at fault when exactly some of the
+    elements fail on their own.
+    """
+    message = str(err)
+    if not isinstance(err, ParamError):  # a TypeError/ValueError the checks did not anticipate
+        message = f"invalid value ({message}); check the types and values of its keys"
+    field = getattr(err, "key", None) or _field_named_in(message, [f.name for f in dataclasses.fields(cls)])
+    if field is None:
+        return f"params.yaml: {where}: {message}"
+    key = field
+    value = kwargs.get(field)
+    if "[" not in field and isinstance(value, tuple) and len(value) > 1:
+        bad = [i for i, item in enumerate(value) if _fails_alone(cls, kwargs, field, item)]
+        if 0 < len(bad) < len(value):
+            key = f"{field}[{bad[0]}]"
+    for sep in (": ", " "):
+        if message.startswith(field + sep):
+            return f"params.yaml: {where}.{key}{sep}{message[len(field) + len(sep):]}"
+    return f"params.yaml: {where}.{key}: {message}"
+
+
+def _field_named_in(message: str, names: list[str]) -> str | None:
+    """The field whose name occurs first (as a whole word) in ``message``."""
+    hits = []
+    for name in names:
+        match = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)
+        if match:
+            hits.append((match.start(), name))
+    return min(hits)[1] if hits else None
+
+
+def _fails_alone(cls: type, kwargs: dict[str, Any], field: str, item: Any) -> bool:
+    """Whether ``cls`` rejects field ``field`` when it holds only ``item``."""
+    try:
+        cls(**{**kwargs, field: (item,)})
+    except (ValueError, TypeError) as err:
+        names = [f.name for f in dataclasses.fields(cls)]
+        return (getattr(err, "key", None) or _field_named_in(str(err), names)) == field
+    return False
+
+
+def _describe(hint: Any) -> str:
+    """What a value of type ``hint`` looks like, for messages (``an integer``, ``one of 'a', 'b'``)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _describe(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (tuple, list, typing.Sequence) or hint in (tuple, list):
+        return f"a list, each item {_describe(args[0])}" if args and args[0] is not Any else "a list"
+    if origin in (dict, typing.Mapping) or hint is dict or dataclasses.is_dataclass(hint):
+        return "a mapping"
+    names = {bool: "true/false", int: "an integer", float: "a number", str: "a string"}
+    return names.get(hint, "a value")
 
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
@@ -85,15 +203,18 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     if origin in (Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
+        deeper = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _convert(value, arg, where)
             except UserError as err:
-                errors.append(str(err))
-        raise UserError(errors[-1] if errors else f"params.yaml: {where}: bad value {value!r}")
+                if not str(err).startswith(f"params.yaml: {where}: "):
+                    deeper.append(str(err))  # the right kind of value, wrong inside (e.g. a list item)
+        if deeper:
+            raise UserError(deeper[0])
+        raise UserError(f"params.yaml: {where}: expected {_describe(hint)}, got {value!r}")
     if origin is Literal:
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
@@ -132,10 +253,13 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def require(cond: bool, message: str) -> None:
-    """Range check for ``__post_init__``: raise ValueError (reported with the key path)."""
+def require(cond: bool, message: str, key: str | None = None) -> None:
+    """Range check for ``__post_init__``: raise :class:`ParamError` (reported with the dotted key).
+
+    ``key`` names the field (``"C"``, ``"C[1]"``) when the message does not start with it.
+    """
     if not cond:
-        raise ValueError(message)
+        raise ParamError(message, key)
 
 
 def to_dict(obj: Any) -> Any:
