@@ -30,3 +30,14 @@ def tiny_study(tmp_path_factory) -> TinyStudy:
     proc = run(["dvc", "repro"], repo, env)
     commit_all(repo, env, "tiny study")
     return TinyStudy(repo, env, ran_stages(proc.stdout))
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test: tiny nets gain nothing from more, and a busy CPU loses a lot."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

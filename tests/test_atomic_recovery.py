@@ -22,6 +22,13 @@ def _write_tree(root: Path, text: str) -> None:
     (root / "sub" / "b.txt").write_text(text * 2)
 
 
+def _previous_output(out: Path) -> Path:
+    """A complete output written atomically, as an earlier successful run left it."""
+    with atomic_dir(out) as tmp:
+        _write_tree(tmp, "old")
+    return out
+
+
 def _tree(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -40,9 +47,7 @@ def _siblings(out: Path) -> list[str]:
 
 
 def test_kill_inside_atomic_dir_keeps_previous_output_and_next_run_cleans(tmp_path):
-    out = tmp_path / "features"
-    with atomic_dir(out) as tmp:
-        _write_tree(tmp, "old")
+    out = _previous_output(tmp_path / "features")
     _kill_inside(
         f"""
         from transferlab.io import atomic_dir
@@ -61,9 +66,7 @@ def test_kill_inside_atomic_dir_keeps_previous_output_and_next_run_cleans(tmp_pa
 
 
 def test_kill_between_the_two_renames_restores_previous_output(tmp_path):
-    out = tmp_path / "model"
-    with atomic_dir(out) as tmp:
-        _write_tree(tmp, "old")
+    out = _previous_output(tmp_path / "model")
     _kill_inside(
         f"""
         from pathlib import Path
@@ -87,9 +90,7 @@ def test_kill_between_the_two_renames_restores_previous_output(tmp_path):
 
 
 def test_kill_after_new_output_landed_drops_parked_copy(tmp_path):
-    out = tmp_path / "model"
-    with atomic_dir(out) as tmp:
-        _write_tree(tmp, "old")
+    out = _previous_output(tmp_path / "model")
     _kill_inside(
         f"""
         from transferlab import io
@@ -126,9 +127,7 @@ def test_kill_inside_atomic_file_leaves_old_file_and_next_write_cleans(tmp_path)
 
 
 def test_exception_inside_block_removes_temp_and_keeps_output(tmp_path):
-    out = tmp_path / "figs"
-    with atomic_dir(out) as tmp:
-        _write_tree(tmp, "old")
+    out = _previous_output(tmp_path / "figs")
     with pytest.raises(RuntimeError), atomic_dir(out) as tmp:
         (tmp / "a.txt").write_text("partial")
         raise RuntimeError("boom")

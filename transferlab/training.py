@@ -3,7 +3,9 @@
 Works on prepared uint8 arrays: batches are drawn by a seeded generator, turned into
 model input by a ``preprocess`` callable (the backbone's own), optionally augmented,
 and trained with SGD or Adam from params. Returns per-epoch (and optionally
-per-k-iterations) history rows ready for DVC plots.
+per-k-iterations) history rows ready for DVC plots. With a ``Checkpoint`` it saves its
+whole state after every epoch and, when resuming, continues from the saved epoch with
+identical results.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from transferlab.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
 from transferlab.config import require
 from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
@@ -118,12 +121,14 @@ def fit(
     channels: int = 3,
     log_every: int = 0,
     desc: str = "train",
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Train ``model`` on ``train`` and evaluate on ``test`` after every epoch.
 
     ``augment`` (if given) acts on the uint8 (N, C, H, W) batch before preprocessing.
     With ``log_every`` > 0, the running train loss/accuracy and the test accuracy are
-    also logged every ``log_every`` iterations (convergence curves). Returns
+    also logged every ``log_every`` iterations (convergence curves). ``checkpoint``
+    (optional) saves the state after each epoch and resumes from it when asked. Returns
     ``{"epochs": [...], "iterations": [...]}`` rows.
     """
     model = prepare_model(model, device)
@@ -139,8 +144,23 @@ def fit(
     epochs: list[dict[str, float]] = []
     iterations: list[dict[str, float]] = []
     step = 0
-    start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first_epoch = 1
+    if checkpoint is not None:
+        inputs = fingerprint(
+            cfg, log_every, channels, str(device), model.state_dict(), train, test, rng_state(generator)
+        )
+        saved = checkpoint.load(inputs)
+        if saved is not None:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            scaler.load_state_dict(saved["scaler"])
+            epochs, iterations, step = saved["epochs"], saved["iterations"], saved["step"]
+            first_epoch = saved["epoch"] + 1
+            set_rng_state(saved["rng"], generator)
+    start = time.perf_counter() - (checkpoint.prior_seconds if checkpoint is not None else 0.0)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()
         seen = correct = 0
         loss_sum = 0.0
@@ -198,4 +218,21 @@ def fit(
                 "seconds": time.perf_counter() - start,
             }
         )
+        if checkpoint is not None:
+            checkpoint.save(
+                inputs,
+                {
+                    "progress": f"epoch {epoch} of {cfg.epochs} done",
+                    "epoch": epoch,
+                    "step": step,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                    "scaler": scaler.state_dict(),
+                    "epochs": epochs,
+                    "iterations": iterations,
+                    "rng": rng_state(generator),
+                    "seconds": time.perf_counter() - start,
+                },
+            )
     return {"epochs": epochs, "iterations": iterations}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from transferlab.checkpoint import Checkpoint
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
 from transferlab.gan.fid import ClassifierFeatures, fid_from_features, inception_fid
@@ -66,12 +67,13 @@ def run_variant(
     device: torch.device,
     model_dir: Path,
     figures_dir: Path,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, float]]]:
     """Train ``variant``; write checkpoints + sheets; return (metrics, logged loss rows).
 
     ``model_dir`` receives ``generator.pt`` (final) and ``generator_it<N>.pt`` per
     checkpoint; ``figures_dir`` receives ``it<N>.png`` sample sheets, all from the same
-    fixed latent grid.
+    fixed latent grid. ``checkpoint`` (optional) makes the training resumable.
     """
     cfg = params.config(variant)
     nb_g, nb_d = params.updates(variant)
@@ -131,8 +133,9 @@ def run_variant(
         n_classes=n_classes,
         on_checkpoint=on_checkpoint,
         desc=f"gan {variant}",
+        checkpoint=checkpoint,
     )
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - start + (checkpoint.prior_seconds if checkpoint else 0.0)
     torch.save(_cpu_state(G), model_dir / "generator.pt")
 
     # Samples for scoring: balanced labels, latents from the (seeded) training generator.

@@ -4,18 +4,24 @@ Non-saturating GAN loss (Goodfellow et al. 2014) with BCE on logits; optional
 one-sided label smoothing (real target 0.9); ``nb_update_D`` discriminator steps then
 ``nb_update_G`` generator steps per iteration; a callback at fixed checkpoint
 iterations (sample sheets, weights). Every random draw (batches, latents, fake labels)
-comes from one seeded ``torch.Generator``, so a run is reproducible on CPU.
+comes from one seeded ``torch.Generator``, so a run is reproducible on CPU. With a
+``Checkpoint`` the whole loop state is saved every ``every_iterations`` iterations and a
+resumed run continues with identical results (sample sheets before the resume point are
+redrawn from the generator snapshots kept in the checkpoint).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from transferlab.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
 from transferlab.device import prepare_batch
 
 
@@ -80,13 +86,28 @@ def generate(
     return torch.cat(out)
 
 
-def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
-    """Endless shuffled index batches (full batches only), reshuffled every epoch."""
-    batch_size = min(batch_size, n)
-    while True:
-        order = torch.randperm(n, generator=gen)
-        for start in range(0, n - batch_size + 1, batch_size):
-            yield order[start : start + batch_size]
+class EndlessBatches:
+    """Endless shuffled index batches (full batches only), reshuffled every epoch.
+
+    Its position is explicit state (``state_dict``), so a resumed loop draws the same batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, gen: torch.Generator) -> None:
+        self.n, self.batch_size, self.gen = n, min(batch_size, n), gen
+        self.order: torch.Tensor | None = None
+        self.pos = 0
+
+    def __next__(self) -> torch.Tensor:
+        if self.order is None or self.pos + self.batch_size > self.n:
+            self.order, self.pos = torch.randperm(self.n, generator=self.gen), 0
+        self.pos += self.batch_size
+        return self.order[self.pos - self.batch_size : self.pos]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"order": self.order, "pos": self.pos}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order, self.pos = state["order"], state["pos"]
 
 
 def train_gan(
@@ -101,29 +122,50 @@ def train_gan(
     n_classes: int,
     on_checkpoint: Callable[[int], None] | None = None,
     desc: str = "gan",
+    checkpoint: Checkpoint | None = None,
 ) -> list[dict[str, float]]:
     """Train ``G``/``D`` in place on uint8 (N, C, H, W) ``images``; return logged rows.
 
     Each row averages the last ``log_every`` iterations: ``loss_D`` (real + fake BCE),
     ``loss_G``, ``D_x`` (mean D(x) on real) and ``D_G_z`` (mean D(G(z)) in the D step).
+    ``checkpoint`` (optional) saves the loop state periodically and resumes from it.
     """
     G.to(device).train()
     D.to(device).train()
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=cfg.betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=cfg.betas)
     bce = nn.BCEWithLogitsLoss()
-    batches = _batches(len(images), cfg.batch_size, gen)
+    batches = EndlessBatches(len(images), cfg.batch_size, gen)
     checkpoints = set(cfg.checkpoints)
     nz = G.nz
     rows: list[dict[str, float]] = []
     window = {"loss_D": 0.0, "loss_G": 0.0, "D_x": 0.0, "D_G_z": 0.0, "d_steps": 0, "g_steps": 0}
+    snapshots: list[tuple[int, dict[str, torch.Tensor]]] = []  # G at each sheet iteration
+    first = 1
+    if checkpoint is not None:
+        inputs = fingerprint(
+            cfg, n_classes, str(device), G.state_dict(), D.state_dict(), images, labels, rng_state(gen)
+        )
+        saved = checkpoint.load(inputs)
+        if saved is not None:
+            for it, snapshot in saved["snapshots"]:  # redraw the sheets the killed run made
+                G.load_state_dict(snapshot)
+                if on_checkpoint is not None:
+                    on_checkpoint(it)
+            for module, key in ((G, "G"), (D, "D"), (opt_g, "opt_G"), (opt_d, "opt_D"), (batches, "batches")):
+                module.load_state_dict(saved[key])
+            G.train()
+            rows, window, snapshots = saved["rows"], saved["window"], saved["snapshots"]
+            set_rng_state(saved["rng"], gen)
+            first = saved["iteration"] + 1
+    start = time.perf_counter() - (checkpoint.prior_seconds if checkpoint is not None else 0.0)
 
     def latents(b: int) -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(b, nz, generator=gen)
         y = torch.randint(0, max(n_classes, 1), (b,), generator=gen)
         return z.to(device), y.to(device)
 
-    for it in tqdm(range(1, cfg.iterations + 1), desc=desc, leave=False, mininterval=5):
+    for it in tqdm(range(first, cfg.iterations + 1), desc=desc, leave=False, mininterval=5):
         for _ in range(cfg.nb_update_D):
             idx = next(batches)
             x = prepare_batch(to_unit_range(images[idx]), device)
@@ -166,4 +208,24 @@ def train_gan(
         if it in checkpoints and on_checkpoint is not None:
             on_checkpoint(it)
             G.train()
+            if checkpoint is not None and checkpoint.save_enabled:
+                snapshots.append((it, {k: v.detach().cpu().clone() for k, v in G.state_dict().items()}))
+        if checkpoint is not None and checkpoint.due(it, cfg.iterations):
+            checkpoint.save(
+                inputs,
+                {
+                    "progress": f"iteration {it} of {cfg.iterations} done",
+                    "iteration": it,
+                    "G": G.state_dict(),
+                    "D": D.state_dict(),
+                    "opt_G": opt_g.state_dict(),
+                    "opt_D": opt_d.state_dict(),
+                    "batches": batches.state_dict(),
+                    "rows": rows,
+                    "window": window,
+                    "snapshots": snapshots,
+                    "rng": rng_state(gen),
+                    "seconds": time.perf_counter() - start,
+                },
+            )
     return rows
