@@ -111,3 +111,28 @@ def test_save_load_features_round_trip(mini, tmp_path):
         load_features(tmp_path / "f", ["fc6"])
     with pytest.raises(UserError, match="not found"):
         load_features(tmp_path / "missing")
+
+
+@pytest.mark.parametrize("side, channels, resize, crop", [(28, 1, 28, 28), (32, 3, 32, 28), (20, 3, 28, 28)])
+def test_network_input_equals_preprocess(mini, side, channels, resize, crop):
+    """The lookup-table input (no resize: plain or cropped) and the resize path give preprocess's exact values."""
+    import dataclasses
+
+    from transferlab.device import prepare_batch
+    from transferlab.features import network_input
+
+    backbone = dataclasses.replace(mini, resize_size=resize, input_size=crop, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    images = _images(3, side, channels, seed=2)
+    got = network_input(backbone, images, CPU)
+    want = prepare_batch(backbone.preprocess(to_nchw_uint8(images)), CPU, inference=True)
+    assert got.shape == (3, 3, crop, crop) and got.dtype == torch.float32
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(got, want)
+
+
+def test_extraction_restores_model_format_and_mode(mini):
+    """channels_last is for the extraction only: the model comes back contiguous, in its own mode."""
+    mini.model.train()
+    extract_features(mini, _images(2, 28, 1), ["pool1"], device=CPU, progress=False)
+    assert mini.model.features[0].weight.is_contiguous() and mini.model.training
+    mini.model.eval()

@@ -1,7 +1,10 @@
-"""Device choice (CUDA, then MPS, then CPU) and the CUDA-only speed-ups.
+"""Device choice (CUDA, then MPS, then CPU) and the memory-format / precision speed-ups.
 
-Mixed precision and channels_last are applied on CUDA only; CPU and MPS run the
-same code path in float32 so CPU results stay bit-reproducible.
+Mixed precision is applied on CUDA only; CPU and MPS run float32, so CPU results stay
+reproducible. channels_last (NHWC) is used on CUDA always, and on CPU for inference
+(``inference=True``: feature extraction), where oneDNN's NHWC convolutions measured
+1.4x (VGG16, 224 px) to 2x (vgg_mini, 28 px) faster on a 2-core CPU; CPU training keeps
+the contiguous format so its results stay byte-identical to earlier runs.
 """
 
 from __future__ import annotations
@@ -53,17 +56,22 @@ def autocast(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def prepare_model(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """Move a model to ``device``; channels_last memory format on CUDA."""
+def uses_channels_last(device: torch.device, *, inference: bool = False) -> bool:
+    """Whether models and image batches on ``device`` run in channels_last (see module doc)."""
+    return device.type == "cuda" or (inference and device.type == "cpu")
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device, *, inference: bool = False) -> torch.nn.Module:
+    """Move a model to ``device``; channels_last where :func:`uses_channels_last` says so."""
     model = model.to(device)
-    if device.type == "cuda":
+    if uses_channels_last(device, inference=inference):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
-def prepare_batch(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move an image batch to ``device`` (non-blocking, channels_last on CUDA)."""
+def prepare_batch(x: torch.Tensor, device: torch.device, *, inference: bool = False) -> torch.Tensor:
+    """Move an image batch to ``device`` (non-blocking; channels_last as for the model)."""
     x = x.to(device, non_blocking=True)
-    if device.type == "cuda" and x.ndim == 4:
+    if x.ndim == 4 and uses_channels_last(device, inference=inference):
         x = x.contiguous(memory_format=torch.channels_last)
     return x

@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from transferlab.config import require
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
 from transferlab.features import extract_features, save_features
+from transferlab.models.backbone import Backbone
 from transferlab.models.registry import load_backbone, resolve_layers
 
 
@@ -43,8 +46,21 @@ def extract_dataset(
     """Extract ``layers`` for every image of a prepared dataset into ``out_dir``; return metrics."""
     backbone = load_backbone(Path(model_dir))
     layers = resolve_layers(backbone, layers)  # fail on a bad name before loading any data
+    return extract_prepared(backbone, prepared_dir, layers, cfg, out_dir, device=resolve_device(device_name))
+
+
+def extract_prepared(
+    backbone: Backbone,
+    prepared_dir: Path,
+    layers: Sequence[str],
+    cfg: ExtractParams,
+    out_dir: Path,
+    *,
+    device: torch.device,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """The per-image part of :func:`extract_dataset` (read, preprocess, forward, write) for a loaded backbone."""
     ds = load_prepared(prepared_dir)
-    device = resolve_device(device_name)
     feats, stats = extract_features(
         backbone,
         ds.images,
@@ -53,6 +69,7 @@ def extract_dataset(
         device=device,
         pool=cfg.pool,
         pool_size=cfg.pool_size,
+        progress=progress,
     )
     meta = {
         "dataset": ds.name,
@@ -70,6 +87,6 @@ def extract_dataset(
         "seconds": stats["seconds"],
         "images_per_second": stats["images_per_second"],
         "device": str(stats["device"]),
-        "dims": {layer: int(feats[layer].shape[1]) for layer in layers},
-        "layers": ",".join(layers),  # network order (JSON keys are sorted)
+        "dims": {layer: int(feats[layer].shape[1]) for layer in stats["layers"]},
+        "layers": ",".join(stats["layers"]),  # network order (JSON keys are sorted)
     }
