@@ -5,6 +5,7 @@ Outputs: metrics/finetune/<dataset>-<backbone>-<mode>.json (best/final test accu
          plots/finetune/<dataset>-<backbone>-<mode>.json (per-epoch train/test loss and accuracy),
          reports/figures/finetune/<dataset>-<backbone>-<mode>.png (the same curves)
 Params:  base (seed, device), finetune (optimiser, epochs, augmentation; `modes` only shapes the matrix)
+         resume (read, not DVC-tracked: checkpoint to data/checkpoints/<stage>/<item>, continue on request)
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from transferlab.checkpoint import stage_checkpoint
 from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
@@ -50,12 +52,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if params.threads is not None:
         torch.set_num_threads(params.threads)
     ds = load_prepared(args.dataset)
-    result = run(ds, args.backbone, args.mode, params, base.seed, device)
+    checkpoint = stage_checkpoint(
+        "finetune", args.metrics.stem, base, params, args.mode, args.dataset, args.backbone, params_path=args.params
+    )
+    result = run(ds, args.backbone, args.mode, params, base.seed, device, checkpoint=checkpoint)
     m = result.metrics
     title = f"fine-tune {m['backbone']} on {m['dataset']} ({args.mode}): final test acc {m['final_test_acc']:.3f}"
     save_figure(curves_figure(result.curve, title), args.figure)
     write_json(args.plots, result.curve)
     write_metrics(args.metrics, m, seed=base.seed, device=device)
+    checkpoint.discard()
     print(
         f"finetune {m['backbone']} {args.mode} on {m['dataset']}: best test acc {m['best_test_acc']:.4f} "
         f"(epoch {m['best_epoch']}), final {m['final_test_acc']:.4f}, {m['seconds']:.1f}s"

@@ -6,16 +6,19 @@ Outputs: data/models/gan/<variant>/ (generator.pt, generator_it<N>.pt per checkp
          reports/figures/gan/<variant>/it<N>.png (sample sheets from one fixed latent grid),
          metrics/gan/<variant>.json, plots/gan/<variant>.csv (loss_D, loss_G, D_x, D_G_z)
 Params:  base, gan (shared knobs + gan.configs.<variant>)
+         resume (read, not DVC-tracked: checkpoint to data/checkpoints/<stage>/<item>, continue on request)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from transferlab.checkpoint import stage_checkpoint
 from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
@@ -60,6 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     data = load_prepared(args.data)
     classifier = load_backbone(args.classifier)
     check_inputs(params, args.variant, data, read_json(args.classifier / CARD_FILE))
+    shared = dataclasses.replace(params, variants=(), configs={})  # other variants don't matter
+    checkpoint = stage_checkpoint(
+        "gan", args.variant, base, shared, params.config(args.variant), args.data, params_path=args.params
+    )
     with atomic_dir(args.model_out) as model_tmp, atomic_dir(args.figures) as fig_tmp:
         metrics, rows = run_variant(
             params,
@@ -70,10 +77,12 @@ def main(argv: list[str] | None = None) -> None:
             device=device,
             model_dir=model_tmp,
             figures_dir=fig_tmp,
+            checkpoint=checkpoint,
         )
         with atomic_file(args.plots) as fh:
             pd.DataFrame(rows).to_csv(fh, index=False, float_format="%.6g")
         write_metrics(args.metrics, metrics, seed=base.seed, device=device)
+    checkpoint.discard()
 
 
 if __name__ == "__main__":

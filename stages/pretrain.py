@@ -4,6 +4,7 @@ Inputs:  data/prepared/<pretrain.dataset> (used when the entry's weights are `pr
 Outputs: data/models/<backbone>/ (weights.pt and/or card.json),
          metrics/pretrain/<backbone>.json, plots/pretrain/<backbone>.json (per-epoch curve)
 Params:  base, backbones.<backbone>, pretrain
+         resume (read, not DVC-tracked: checkpoint to data/checkpoints/<stage>/<item>, continue on request)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from transferlab.checkpoint import stage_checkpoint
 from transferlab.config import BaseParams, load_entry, load_section
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
@@ -40,12 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_section(PretrainParams, "pretrain", args.params)
     seed_everything(base.seed)
     source = load_prepared(args.prepared_root / cfg.dataset) if entry.weights == "pretrain" else None
+    checkpoint = stage_checkpoint("pretrain", args.backbone, base, entry, cfg, params_path=args.params)
     with atomic_dir(args.out) as tmp:
         metrics = materialise_backbone(
-            args.backbone, entry, cfg, source, tmp, seed=base.seed, device_name=base.device
+            args.backbone, entry, cfg, source, tmp, seed=base.seed, device_name=base.device,
+            checkpoint=checkpoint,
         )
     write_json(args.plots, metrics.pop("curve", []))
     write_metrics(args.metrics, metrics, seed=base.seed, device=resolve_device(base.device))
+    checkpoint.discard()
 
 
 if __name__ == "__main__":

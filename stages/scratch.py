@@ -9,6 +9,7 @@ Outputs:  ``--metrics`` JSON (test accuracy, final train loss, parameter count,
           highest confidence (true / predicted / confidence).
 Params:   ``base`` (seed, device), ``scratch`` (model configs, thresholds, log_every,
           eval_size, hard_examples).
+          ``resume`` (read, not DVC-tracked: checkpoints under data/checkpoints, continue on request).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import csv
 from pathlib import Path
 
+from transferlab.checkpoint import stage_checkpoint
 from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
@@ -59,7 +61,11 @@ def main(argv: list[str] | None = None) -> None:
     params.spec(args.model)  # unknown model: one-line error before loading anything
     device = resolve_device(base.device)
     ds = load_prepared(args.data)
-    result = run(ds, args.model, params, base.seed, device)
+    checkpoint = stage_checkpoint(
+        "scratch", args.metrics.stem, base, params.spec(args.model), params.log_every, params.eval_size,
+        args.data, params_path=args.params,
+    )
+    result = run(ds, args.model, params, base.seed, device, checkpoint=checkpoint)
     fig = image_grid(
         result.test_images[result.hard_indices],
         result.hard_titles,
@@ -69,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     save_figure(fig, args.figure)
     write_curve(args.plot, result.curve)
     write_metrics(args.metrics, result.metrics, seed=base.seed, device=device)
+    checkpoint.discard()
     m = result.metrics
     print(
         f"scratch {args.model} on {ds.name}: test_acc={m['test_acc']:.4f} "

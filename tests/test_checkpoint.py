@@ -16,6 +16,7 @@ from transferlab.checkpoint import (
     resume_requested,
     rng_state,
     set_rng_state,
+    stage_checkpoint,
 )
 from transferlab.errors import UserError
 from transferlab.gan.models import build_gan
@@ -184,3 +185,20 @@ def test_resume_switch_param_and_environment_override():
     assert not resume_requested(on, {"TRANSFERLAB_RESUME": "0"})
     with pytest.raises(UserError, match=r"^TRANSFERLAB_RESUME='maybe' is not understood; set it to 1"):
         resume_requested(off, {"TRANSFERLAB_RESUME": "maybe"})
+
+
+def test_stage_checkpoint_lives_beside_the_params_file_and_defaults_without_a_section(tmp_path, monkeypatch):
+    monkeypatch.delenv("TRANSFERLAB_RESUME", raising=False)
+    params = tmp_path / "params.yaml"
+    params.write_text("resume: {enabled: true, every_iterations: 7, dir: ck}\n")
+    ckpt = stage_checkpoint("gan", "dcgan", {"lr": 1}, params_path=params)
+    assert ckpt.path == tmp_path / "ck" / "gan" / "dcgan" / "last.pt"
+    assert ckpt.resume and ckpt.save_enabled and ckpt.every_iterations == 7
+    assert stage_checkpoint("gan", "dcgan", {"lr": 2}, params_path=params).context != ckpt.context
+    params.write_text("base: {seed: 0}\n")
+    default = stage_checkpoint("finetune", "d-b-head", params_path=params)
+    assert default.path == tmp_path / "data" / "checkpoints" / "finetune" / "d-b-head" / "last.pt"
+    assert not default.resume and default.save_enabled
+    default.save("inputs", {"progress": "x"})
+    default.discard()
+    assert not default.path.parent.exists()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.config import PARAMS_FILE, load_section, require, to_dict
+from transferlab.config import PARAMS_FILE, from_mapping, read_params, require, to_dict
 from transferlab.errors import UserError
 from transferlab.io import atomic_file
 
@@ -205,10 +205,15 @@ class Checkpoint:
 def stage_checkpoint(
     stage: str, item: str, *params: Any, params_path: str | Path = PARAMS_FILE
 ) -> Checkpoint:
-    """The checkpoint of ``stage@item`` as the ``resume`` section says; ``params`` key it."""
-    cfg = load_section(ResumeParams, "resume", params_path)
+    """The checkpoint of ``stage@item`` as the ``resume`` section says; ``params`` key it.
+
+    ``resume.dir`` is relative to the params file's folder (the project root); without a
+    ``resume`` section the defaults apply (save, don't resume).
+    """
+    section = read_params(params_path).get("resume")
+    cfg = ResumeParams() if section is None else from_mapping(ResumeParams, section, "resume")
     return Checkpoint(
-        Path(cfg.dir) / stage / item / "last.pt",
+        Path(params_path).parent / cfg.dir / stage / item / "last.pt",
         fingerprint(stage, item, *params),
         resume=resume_requested(cfg),
         save=cfg.save,

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from transferlab.checkpoint import Checkpoint
 from transferlab.config import require
 from transferlab.data.prepared import PreparedDataset
 from transferlab.models.registry import load_backbone
@@ -105,6 +106,7 @@ def run(
     params: FinetuneParams,
     seed: int,
     device: torch.device,
+    checkpoint: Checkpoint | None = None,
 ) -> FinetuneResult:
     """Fine-tune the backbone in ``model_dir`` on ``ds`` in ``mode``; per-epoch curve + metrics."""
     if mode not in MODES:
@@ -129,6 +131,7 @@ def run(
         augment=augment if augment.active else None,
         channels=channels,
         desc=f"finetune {backbone.name} {mode}",
+        checkpoint=checkpoint,
     )
     seconds = time.perf_counter() - start
     curve = [{k: v for k, v in row.items() if k != "seconds"} for row in history["epochs"]]

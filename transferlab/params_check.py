@@ -23,6 +23,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from transferlab.checkpoint import ResumeParams
 from transferlab.config import BaseParams, from_mapping
 from transferlab.data.registry import SOURCES, parse_entry
 from transferlab.errors import UserError, did_you_mean
@@ -82,6 +83,7 @@ SECTIONS: dict[str, type] = {
     "finetune": FinetuneParams,
     "tsne": TsneParams,
     "explain": ExplainParams,
+    "resume": ResumeParams,
 }
 REGISTRIES = ("datasets", "backbones")
 TOP_LEVEL = (*SECTIONS, *REGISTRIES)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from transferlab.checkpoint import Checkpoint
 from transferlab.config import require
 from transferlab.data.prepared import PreparedDataset
 from transferlab.device import resolve_device
@@ -59,6 +60,7 @@ def materialise_backbone(
     *,
     seed: int,
     device_name: str = "auto",
+    checkpoint: Checkpoint | None = None,
 ) -> dict[str, Any]:
     """Write ``out_dir`` (weights.pt and/or card.json) for one registry entry; return metrics."""
     card: dict[str, Any] = {"name": name, "arch": entry.arch, "weights": entry.weights, "seed": seed}
@@ -78,6 +80,7 @@ def materialise_backbone(
             device,
             torch_generator(seed),
             desc=f"pretrain {name}",
+            checkpoint=checkpoint,
         )
         backbone.model.cpu()
         backbone.categories = tuple(source.classes)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from transferlab.checkpoint import Checkpoint
 from transferlab.config import require
 from transferlab.convergence import iterations_table
 from transferlab.data.prepared import PreparedDataset
@@ -207,6 +208,7 @@ def run(
     params: ScratchParams,
     seed: int,
     device: torch.device,
+    checkpoint: Checkpoint | None = None,
 ) -> ScratchResult:
     """Train ``model_name`` from scratch on ``ds`` and measure it (see module docstring)."""
     spec = params.spec(model_name)
@@ -237,6 +239,7 @@ def run(
         channels=channels,
         log_every=params.log_every,
         desc=f"scratch {model_name}",
+        checkpoint=checkpoint,
     )
     logits = predict_logits(model, test_x, preprocess, device, channels=channels)
     seconds = time.perf_counter() - start
