@@ -3,12 +3,18 @@
 ``transferlab layers <arch|backbone-name>`` lists the valid cut points (what
 ``backbones.<name>.layers`` accepts), one per line: name, FX graph node, and the
 per-image output shape at the architecture's input size. A backbone name is looked
-up in ``params.yaml``'s ``backbones`` registry.
+up in ``params.yaml``'s ``backbones`` registry (read without the whole-file check, so it
+helps fix a bad ``layers`` entry).
+
+``transferlab check-params [params.yaml]`` checks a whole params file (every section,
+registry entry and cross-reference, and that no section is missing) before ``dvc repro``:
+one ``error:`` line per problem and exit 2, or a one-line summary and exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +29,7 @@ def _arch_of(target: str, params_path: Path) -> str:
         return target
     backbones: Mapping = {}
     if params_path.is_file():
-        backbones = read_params(params_path).get("backbones") or {}
+        backbones = read_params(params_path, validate=False).get("backbones") or {}
     entry = backbones.get(target)
     if isinstance(entry, Mapping) and "arch" in entry:
         arch = str(entry["arch"])
@@ -43,6 +49,19 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_params(args: argparse.Namespace) -> int:
+    from transferlab.params_check import params_errors, summary  # imports every section's dataclass
+
+    params = read_params(args.params, validate=False)
+    errors = params_errors(params, complete=True)
+    for err in errors:
+        print(f"error: {err}", file=sys.stderr)
+    if errors:
+        raise SystemExit(2)
+    print(f"{args.params}: {summary(params)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="transferlab", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     layers.add_argument("target", help=f"architecture ({', '.join(ARCHS)}) or a backbone name in params.yaml")
     layers.add_argument("--params", default="params.yaml", help="params file to look backbone names up in")
     layers.set_defaults(func=cmd_layers)
+    check = sub.add_parser("check-params", help="check a whole params file before dvc repro (one error line per problem)")
+    check.add_argument("params", nargs="?", default="params.yaml", help="params file (default: params.yaml)")
+    check.set_defaults(func=cmd_check_params)
     return parser
 
 

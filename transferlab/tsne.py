@@ -14,9 +14,6 @@ import time
 from typing import Any
 
 import numpy as np
-from sklearn.manifold import TSNE
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.preprocessing import StandardScaler
 
 from transferlab.config import require
 from transferlab.errors import UserError
@@ -68,6 +65,11 @@ def run(
     y, test = np.asarray(labels)[idx], np.asarray(is_test, dtype=bool)[idx]
     if len(X) <= params.perplexity:
         raise UserError(f"tsne.perplexity ({params.perplexity:g}) must be below the number of points ({len(X)}); lower it")
+    # scikit-learn imported here, not at module level: every stage imports TsneParams (whole-file params check)
+    from sklearn.manifold import TSNE
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.preprocessing import StandardScaler
+
     start = time.perf_counter()
     X = StandardScaler().fit_transform(X)
     tsne = TSNE(

@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import torch
-from captum.attr import Saliency
 from torch import nn
 
 from transferlab.config import require
@@ -42,6 +41,9 @@ class SaliencyParams:
 
 def saliency_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """(N, H, W) saliency: max over channels of |d score_target / d x| (captum Saliency)."""
+    # captum imported here, not at module level: every stage imports SaliencyParams (whole-file params check)
+    from captum.attr import Saliency
+
     x = x.clone().requires_grad_(True)
     grads = Saliency(model).attribute(x, target=target, abs=True)
     return grads.detach().amax(dim=1)
