@@ -136,3 +136,14 @@ def test_extraction_restores_model_format_and_mode(mini):
     extract_features(mini, _images(2, 28, 1), ["pool1"], device=CPU, progress=False)
     assert mini.model.features[0].weight.is_contiguous() and mini.model.training
     mini.model.eval()
+
+
+def test_count_nonfinite_float16():
+    from transferlab.features import count_nonfinite
+
+    values = np.array([[0.0, -1.5, 65504.0, -65504.0], [np.inf, -np.inf, np.nan, 6e-8]], dtype=np.float16)
+    assert count_nonfinite(values) == 3
+    assert count_nonfinite(values[:1].copy()) == 0
+    with np.errstate(over="ignore"):
+        overflowed = np.float32([7e4, 1.0]).astype(np.float16)
+    assert count_nonfinite(overflowed) == 1  # 7e4 > float16 max: inf
