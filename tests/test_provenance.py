@@ -142,7 +142,8 @@ def test_report_merges_timings_and_lists_where_the_time_goes(tmp_path):
     extract_metrics = {"dataset": "digits", "backbone": "vgg_mini", "images": 400, "dims": {"fc7": 128}}
     _stage_run(tmp_path, "extract/digits-vgg_mini.json", {**extract_metrics, "provenance": block},
                {"images_per_second": 812.5, "stage_seconds": 30.0})
-    _stage_run(tmp_path, "prepare/digits.json", {"provenance": block}, {"seconds": 1.0, "stage_seconds": 10.0})
+    _stage_run(tmp_path, "notes/a.json", {"provenance": block}, {"seconds": 1.0, "stage_seconds": 4.0})
+    _stage_run(tmp_path, "notes/b.json", {"provenance": block}, {"stage_seconds": 6.0})
     _stage_run(tmp_path, "predict.json", {"provenance": block}, {"stage_seconds": 60.0})
     _stage_run(tmp_path, "notes/rows.json", {"rows": [{}], "provenance": block},
                {"rows": [{"fit_seconds": 0.5}]})  # records no stage time: not listed
@@ -150,15 +151,20 @@ def test_report_merges_timings_and_lists_where_the_time_goes(tmp_path):
     (frame,) = [b.frame for b in extract.build(metrics_dir, tmp_path).blocks if isinstance(b, Table)]
     assert frame["images/s"].tolist() == [812.5]  # the existing section sees the merged timing
     section = timing.build(metrics_dir, tmp_path)
-    (table,) = [b for b in section.blocks if isinstance(b, Table)]
+    by_stage, table = [b for b in section.blocks if isinstance(b, Table)]
+    assert by_stage.frame.to_dict("list") == {
+        "stage": ["predict", "extract", "notes"], "runs": [1, 1, 2],
+        "seconds": [60.0, 30.0, 10.0], "share": ["60.0%", "30.0%", "10.0%"],
+    }
     assert table.frame.to_dict("records") == [
         {"stage": "predict", "item": "", "seconds": 60.0, "share": "60.0%"},
         {"stage": "extract", "item": "digits-vgg_mini", "seconds": 30.0, "share": "30.0%"},
-        {"stage": "prepare", "item": "digits", "seconds": 10.0, "share": "10.0%"},
+        {"stage": "notes", "item": "b", "seconds": 6.0, "share": "6.0%"},
+        {"stage": "notes", "item": "a", "seconds": 4.0, "share": "4.0%"},
         {"stage": "total", "item": "", "seconds": 100.0, "share": "100.0%"},
     ]
     md, html = write_report(metrics_dir, tmp_path / "reports")
     text = md.read_text()
     assert "## Where the time goes" in text and "| predict |  | 60 | 60.0% |" in text
-    assert "seed 0 on `cpu`" in text and "4 metrics files" in text
+    assert "seed 0 on `cpu`" in text and "5 metrics files" in text
     assert "Where the time goes</h2>" in html.read_text()

@@ -34,6 +34,16 @@ def stage_times(metrics_dir: Path) -> pd.DataFrame:
     return frame
 
 
+def per_stage(frame: pd.DataFrame) -> pd.DataFrame:
+    """The runs of each stage summed: stage, runs, seconds, share; longest first."""
+    grouped = frame.groupby("stage", sort=False)["seconds"].agg(runs="count", seconds="sum").reset_index()
+    grouped = grouped.sort_values("seconds", ascending=False, kind="stable").reset_index(drop=True)
+    total = grouped["seconds"].sum()
+    grouped["seconds"] = grouped["seconds"].round(1)
+    grouped["share"] = [f"{s / total:.1%}" if total > 0 else "" for s in grouped["seconds"]]
+    return grouped
+
+
 def provenances(metrics_dir: Path) -> dict[str, int]:
     """Each distinct provenance block (as sorted JSON) and how many metrics files carry it."""
     counts: dict[str, int] = {}
@@ -66,6 +76,7 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
             "`dvc repro` runs stages one after another, so this is the study's wall time when "
             "every stage ran. Times live in `timings/`, apart from the deterministic `metrics/`."
         ),
+        Table(per_stage(frame), "Wall time per stage (all its runs), longest first."),
         Table(table, "Wall time per stage run, longest first (from timings/<stage>/<item>.json, stage_seconds)."),
     ]
     runs = provenances(metrics_dir)
