@@ -94,42 +94,42 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def best_seconds(fn: Callable[[], object], device: torch.device, min_seconds: float) -> float:
-    """Fastest of repeated runs of ``fn`` (at least one; repeated until ``min_seconds`` in all)."""
-    runs: list[float] = []
-    while not runs or sum(runs) < min_seconds:
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        runs.append(time.perf_counter() - start)
-    return min(runs)
+def best_seconds(fns: Sequence[Callable[[], object]], device: torch.device, min_seconds: float) -> list[float]:
+    """Fastest run of each of ``fns``, taking turns until ``min_seconds`` in all (at least once each).
+
+    Taking turns means a change of load on a shared machine hits the runs of a ratio alike.
+    """
+    runs: list[list[float]] = [[] for _ in fns]
+    while not runs[0] or sum(map(sum, runs)) < min_seconds:
+        for fn, times in zip(fns, runs, strict=True):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - start)
+    return [min(times) for times in runs]
 
 
 def matmul_ceiling(device: torch.device, min_seconds: float) -> tuple[float, str]:
     """Best dense matmul GFLOP/s here (float32 on CPU, float16 on CUDA as AMP runs), and per size."""
     dtype = torch.float16 if device.type == "cuda" else torch.float32
-    per_size = {}
     gen = torch.Generator().manual_seed(0)
-    for n in MATMUL_SIZES:
-        a, b = (torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2))
-        torch.mm(a, b)
-        per_size[n] = 2 * n**3 / best_seconds(lambda a=a, b=b: torch.mm(a, b), device, min_seconds / 3) / 1e9
+    pairs = {n: [torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2)] for n in MATMUL_SIZES}
+    fns = [lambda a=a, b=b: torch.mm(a, b) for a, b in pairs.values()]
+    for fn in fns:
+        fn()
+    seconds = best_seconds(fns, device, min_seconds)
+    per_size = {n: 2 * n**3 / t / 1e9 for n, t in zip(pairs, seconds, strict=True)}
     detail = ", ".join(f"{n}^3: {g:.1f}" for n, g in per_size.items())
     return max(per_size.values()), f"{dtype} torch.mm GFLOP/s by size ({detail}); {torch.get_num_threads()} threads"
 
 
-def _input_batches(case: Case, device: torch.device) -> list[torch.Tensor]:
-    """The images preprocessed into network inputs once, in the inference format, batch by batch."""
-    b, n = case.batch_size, len(case.images)
-    table = pixel_table(case.backbone)
-    return [network_input(case.backbone, case.images[lo : lo + b], device, table) for lo in range(0, n, b)]
-
-
-def model_alone(case: Case, device: torch.device, min_seconds: float) -> float:
-    """Images/s of the one-pass graph on pre-made input tensors (no data handling at all)."""
+def forward_only(case: Case, device: torch.device) -> Callable[[], None]:
+    """A run of the one-pass graph over pre-made input tensors of all images (no data handling), warmed up."""
     extractor = feature_extractor(case.backbone, list(case.backbone.cut_points), device)
-    batches = _input_batches(case, device)
+    table = pixel_table(case.backbone)
+    b = case.batch_size
+    batches = [network_input(case.backbone, case.images[lo : lo + b], device, table) for lo in range(0, len(case.images), b)]
 
     def forward_all() -> None:
         with torch.inference_mode(), autocast(device):
@@ -138,7 +138,7 @@ def model_alone(case: Case, device: torch.device, min_seconds: float) -> float:
 
     with torch.inference_mode(), autocast(device):
         extractor(batches[0])  # warm-up: oneDNN / cuDNN pick their kernels
-    return len(case.images) / best_seconds(forward_all, device, min_seconds)
+    return forward_all
 
 
 def one_pass_vs_per_layer(case: Case, device: torch.device, min_seconds: float, macs: Mapping[str, int]) -> Figure:
@@ -147,9 +147,13 @@ def one_pass_vs_per_layer(case: Case, device: torch.device, min_seconds: float, 
     images = case.images[: case.per_layer_images]
     run = {"batch_size": case.batch_size, "device": device, "progress": False}
     extract_features(case.backbone, images[: case.batch_size], layers, **run)  # warm-up
-    t_one = best_seconds(lambda: extract_features(case.backbone, images, layers, **run), device, min_seconds)
-    t_sep = best_seconds(
-        lambda: [extract_features(case.backbone, images, [layer], **run) for layer in layers], device, min_seconds
+    t_one, t_sep = best_seconds(
+        [
+            lambda: extract_features(case.backbone, images, layers, **run),
+            lambda: [extract_features(case.backbone, images, [layer], **run) for layer in layers],
+        ],
+        device,
+        min_seconds,
     )
     speedup, ideal = t_sep / t_one, ideal_speedup(macs)
     bound = ONE_PASS_SHARE * ideal
@@ -177,24 +181,29 @@ def ceiling_share(case: Case, images_per_second: float, macs_all: int, ceiling: 
     return Figure(name, share, "%", target, None, detail)
 
 
-def end_to_end_share(case: Case, device: torch.device, min_seconds: float, alone: float) -> Figure:
-    """Item 2b: the extract stage's work on the prepared dataset vs the model alone."""
-    assert case.prepared is not None
-    layers = list(case.backbone.cut_points)
+def efficiency(case: Case, device: torch.device, min_seconds: float, macs_all: int, ceiling: float) -> list[Figure]:
+    """Items 2a and 2b: the model alone, and the extract stage's work on the prepared dataset against it."""
+    forward_all = forward_only(case, device)
+    if case.prepared is None:
+        (seconds,) = best_seconds([forward_all], device, min_seconds)
+        return [ceiling_share(case, len(case.images) / seconds, macs_all, ceiling)]
     cfg = ExtractParams(batch_size=case.batch_size)
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
+        out = Path(tmp) / "features"
 
-        def run() -> None:
-            extract_prepared(case.backbone, case.prepared, layers, cfg, Path(tmp) / "features", device=device, progress=False)
+        def end_to_end() -> None:
+            extract_prepared(case.backbone, case.prepared, list(case.backbone.cut_points), cfg, out, device=device, progress=False)
 
-        seconds = best_seconds(run, device, min_seconds)
-        written = sum(p.stat().st_size for p in (Path(tmp) / "features").iterdir())
-    rate = len(case.images) / seconds
+        t_alone, t_e2e = best_seconds([forward_all, end_to_end], device, min_seconds)
+        written = sum(p.stat().st_size for p in out.iterdir())
+    n = len(case.images)
+    alone, rate = n / t_alone, n / t_e2e
     detail = (
-        f"{rate:.1f} img/s end to end ({len(case.images)} images in {seconds:.2f} s, "
-        f"{written / 2**20:.1f} MiB written) vs {alone:.1f} img/s model alone, batch {case.batch_size}"
+        f"{rate:.1f} img/s end to end ({n} images in {t_e2e:.2f} s, {written / 2**20:.1f} MiB written) "
+        f"vs {alone:.1f} img/s model alone ({t_alone:.2f} s), batch {case.batch_size}"
     )
-    return at_least(f"extract end to end / model alone, {case.label}", 100 * rate / alone, END_TO_END_SHARE, "%", detail)
+    share = at_least(f"extract end to end / model alone, {case.label}", 100 * rate / alone, END_TO_END_SHARE, "%", detail)
+    return [ceiling_share(case, alone, macs_all, ceiling), share]
 
 
 def _random_images(n: int, side: int, channels: int) -> np.ndarray:
@@ -239,8 +248,5 @@ def run(args: argparse.Namespace) -> list[Figure]:
             macs = cut_macs(case.backbone, layers)
             macs_all = inspect_model(feature_extractor(case.backbone, layers, torch.device("cpu")), case.backbone.input_size).macs
             figures.append(one_pass_vs_per_layer(case, device, args.extract_min_seconds, macs))
-            alone = model_alone(case, device, args.extract_min_seconds)
-            figures.append(ceiling_share(case, alone, macs_all, ceiling))
-            if case.prepared is not None:
-                figures.append(end_to_end_share(case, device, args.extract_min_seconds, alone))
+            figures.extend(efficiency(case, device, args.extract_min_seconds, macs_all, ceiling))
     return figures
