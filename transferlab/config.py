@@ -138,13 +138,13 @@ def _post_init_message(cls: type, kwargs: dict[str, Any], where: str, err: Excep
     """``params.yaml: <where>.<field>[i] ...`` for an error raised while building ``cls``.
 
     The field is the error's ``key`` if :func:`require` was given one, else the field named
-    first in the message; for a list field, the element at fault when exactly some of the
-    elements fail on their own.
+    first in the message, else the one given field without which ``cls`` builds; for a list
+    field, the element at fault when only some of the elements fail on their own.
     """
     message = str(err)
     if not isinstance(err, ParamError):  # a TypeError/ValueError the checks did not anticipate
         message = f"invalid value ({message}); check the types and values of its keys"
-    field = getattr(err, "key", None) or _field_named_in(message, [f.name for f in dataclasses.fields(cls)])
+    field = _blamed_field(cls, err) or _culprit(cls, kwargs)
     if field is None:
         return f"params.yaml: {where}: {message}"
     key = field
@@ -159,23 +159,36 @@ def _post_init_message(cls: type, kwargs: dict[str, Any], where: str, err: Excep
     return f"params.yaml: {where}.{key}: {message}"
 
 
-def _field_named_in(message: str, names: list[str]) -> str | None:
-    """The field whose name occurs first (as a whole word) in ``message``."""
+def _blamed_field(cls: type, err: Exception) -> str | None:
+    """The error's explicit ``key``, else the field whose name occurs first (as a word) in its message."""
+    if getattr(err, "key", None):
+        return err.key
     hits = []
-    for name in names:
-        match = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", message)
+    for f in dataclasses.fields(cls):
+        match = re.search(rf"(?<![\w.]){re.escape(f.name)}(?!\w)", str(err))
         if match:
-            hits.append((match.start(), name))
+            hits.append((match.start(), f.name))
     return min(hits)[1] if hits else None
 
 
+def _culprit(cls: type, kwargs: dict[str, Any]) -> str | None:
+    """The one given field without which ``cls`` builds (its default instead), if there is one."""
+    found = []
+    for name in kwargs:
+        try:
+            cls(**{k: v for k, v in kwargs.items() if k != name})
+        except (ValueError, TypeError):
+            continue
+        found.append(name)
+    return found[0] if len(found) == 1 else None
+
+
 def _fails_alone(cls: type, kwargs: dict[str, Any], field: str, item: Any) -> bool:
-    """Whether ``cls`` rejects field ``field`` when it holds only ``item``."""
+    """Whether ``cls`` still fails, on ``field`` or unattributed, when ``field`` holds only ``item``."""
     try:
         cls(**{**kwargs, field: (item,)})
     except (ValueError, TypeError) as err:
-        names = [f.name for f in dataclasses.fields(cls)]
-        return (getattr(err, "key", None) or _field_named_in(str(err), names)) == field
+        return _blamed_field(cls, err) in (field, None)
     return False
 
 

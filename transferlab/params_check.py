@@ -161,12 +161,26 @@ def _registry(params: Mapping[str, Any], name: str) -> dict[str, Any] | None:
         raise UserError(f"params.yaml: {name}: expected a mapping of name -> entry, got {entries!r}")
     if name == "datasets":
         for key, entry in entries.items():
-            if isinstance(entry, Mapping) and "source" not in entry:
-                raise UserError(
-                    f"params.yaml: datasets.{key}.source: missing required key; valid sources: {', '.join(SOURCES)}"
-                )
+            _dataset_source(key, entry)
         return {key: parse_entry(str(key), entry)[1] for key, entry in entries.items()}
     return {key: from_mapping(BackboneEntry, entry, f"backbones.{key}") for key, entry in entries.items()}
+
+
+def _dataset_source(key: str, entry: Any) -> None:
+    """An entry is a mapping whose ``source`` names a known source (checked before its options)."""
+    if not isinstance(entry, Mapping):
+        raise UserError(f"params.yaml: datasets.{key}: expected a mapping (source + its options), got {entry!r}")
+    source = entry.get("source")
+    if not isinstance(source, str) or source not in SOURCES:
+        problem = (
+            "missing required key" if "source" not in entry
+            else f"unknown source {source!r}" if isinstance(source, str)
+            else f"expected a source name, got {source!r}"
+        )  # fmt: skip
+        raise UserError(
+            f"params.yaml: datasets.{key}.source: {problem}; valid sources: {', '.join(sorted(SOURCES))}"
+            + did_you_mean(source, SOURCES)
+        )
 
 
 def _matrix_list(values: tuple[str, ...], where: str) -> None:
