@@ -16,6 +16,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from transferlab.transfer.grid import row_blocks
+
 
 def softmax_head(
     layer: str,
@@ -31,12 +33,13 @@ def softmax_head(
     X, y = train
     Xt, yt = test
     # The same ops as Pipeline(StandardScaler(), LogisticRegression()), but the scaler works in
-    # place on the one float64 copy made here (X may be float16 rows of the feature cache).
+    # place on the one float64 copy of train made here (X may be float16 rows of the feature
+    # cache); the test rows are scaled and predicted in row blocks.
     scaler = StandardScaler(copy=False) if scale else None
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
 
     def prepare(rows: np.ndarray, fit: bool = False) -> np.ndarray:
-        Z = np.array(rows, dtype=np.float64)
+        Z = np.array(rows, dtype=np.float64)  # float64: float32 moved fc7's digits accuracy by 0.2 points
         if scaler is None:
             return Z
         return scaler.fit_transform(Z) if fit else scaler.transform(Z)
@@ -47,7 +50,7 @@ def softmax_head(
         Z = prepare(X, fit=True)
         clf.fit(Z, y)
         t1 = time.perf_counter()
-        pred = clf.predict(prepare(Xt))
+        pred = np.concatenate([clf.predict(prepare(Xt[r])) for r in row_blocks(len(Xt), Xt.shape[1])])
         t2 = time.perf_counter()
         train_acc = float(np.mean(clf.predict(Z) == y))
         del Z

@@ -1,0 +1,140 @@
+"""Memory of the classify stage (issue 8, item 5), measured on the real stage in a child process.
+
+A feature cache in the real format (``transferlab.features.save_features``: float16 .npy
+per layer) is written with one wide layer of ``--mem-rows`` x ``--mem-dims`` (a low-rank
+signal plus noise, 10 classes, so PCA(0.95) and the SVMs have work to do), or an existing
+cache is given with ``--mem-features`` (its widest layer is used). Then ``python -m
+stages.classify`` runs on it and its peak RSS is read from ``getrusage`` (its own
+``ru_maxrss``: anonymous memory plus the resident pages of the memory-mapped features).
+Target: peak RSS <= 2 x the float32 size of the feature matrix. The stage's imports alone
+(same interpreter, ``import stages.classify``) are measured too, so both the raw ratio and
+the increment over the import baseline are shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from benchmarks.figures import Figure, at_most
+from transferlab.features import load_features, save_features
+from transferlab.io import read_json
+
+ROOT = Path(__file__).resolve().parents[1]
+RSS_TARGET = 2.0  # peak RSS <= this x the float32 size of the largest feature matrix
+LAYER = "pool1"  # a real vgg_mini cut name, so the params file passes the whole-file check
+BACKBONE = "bench"  # the backbones: entry the benchmark adds to its params.yaml
+MIB = 2**20
+# A smaller grid than params.yaml's (peak memory depends on the matrix sizes, not on how
+# many kernels x C are fitted on them); --mem-grid params uses the project's own.
+SMALL_GRID = {"kernels": ["linear", "rbf"], "C": [1.0], "n_components": ["none", 0.95], "cv_folds": 2}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("memory")
+    group.add_argument("--mem-rows", type=int, default=4000, help="images in the synthetic feature cache")
+    group.add_argument("--mem-dims", type=int, default=16000, help="dims of its one layer (float32 size = rows x dims x 4)")
+    group.add_argument("--mem-features", type=Path, help="use this feature cache (its widest layer) instead")
+    group.add_argument("--mem-grid", choices=("small", "params"), default="small",
+                       help="classify grid: small (2 kernels, 1 C, PCA none/0.95, 2 folds) or params.yaml's")
+
+
+def synthetic_cache(dest: Path, rows: int, dims: int, seed: int = 0, classes: int = 10, rank: int = 64) -> Path:
+    """Write a feature cache of one (rows, dims) float16 layer: class signal in ``rank`` dims + noise."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(rows) % classes
+    is_test = rng.random(rows) < 0.25
+    basis = rng.normal(0, 1 / np.sqrt(rank), (rank, dims)).astype(np.float32)
+    centres = rng.normal(0, 1, (classes, rank)).astype(np.float32)
+    feats = np.empty((rows, dims), dtype=np.float16)
+    for lo in range(0, rows, 512):  # in chunks, so this process stays small too
+        hi = min(rows, lo + 512)
+        latent = centres[labels[lo:hi]] + rng.normal(0, 0.7, (hi - lo, rank)).astype(np.float32)
+        feats[lo:hi] = latent @ basis + rng.normal(0, 0.3, (hi - lo, dims)).astype(np.float32)
+    meta = {"dataset": "synthetic", "backbone": "vgg_mini", "classes": [str(c) for c in range(classes)]}
+    save_features(dest, {LAYER: feats}, labels, is_test, meta)
+    return dest
+
+
+def widest_layer(cache: Path) -> tuple[str, int, int]:
+    """(layer, rows, dims) of the cache's widest layer, from meta.json."""
+    meta = read_json(cache / "meta.json")
+    layer = max(meta["layers"], key=lambda name: meta["layers"][name]["dim"])
+    return layer, int(meta["images"]), int(meta["layers"][layer]["dim"])
+
+
+# A forked child starts with its parent's RSS high-water mark (Linux keeps it across exec),
+# so a child of this process (torch imported) could never report less. The command runs as
+# the child of this small interpreter instead, which prints that grandchild's ru_maxrss.
+_WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
+    "print('maxrss-kib', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)"
+)
+
+
+def peak_rss(cmd: Sequence[str], cwd: Path) -> tuple[int, str]:
+    """Run ``cmd``; (its own peak RSS in bytes, its output). Fails on a non-zero exit."""
+    proc = subprocess.run([sys.executable, "-c", _WRAPPER, *cmd], cwd=cwd, capture_output=True, text=True)
+    *lines, last = proc.stdout.rstrip("\n").split("\n")
+    if proc.returncode != 0 or not last.startswith("maxrss-kib "):
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return int(last.split()[1]) * 1024, "\n".join(lines)  # Linux reports KiB
+
+
+def stage_params(dest: Path, cache: Path, layer: str, grid: str) -> Path:
+    """params.yaml = the project's, plus a backbone entry (the cache's arch) cutting at ``layer``; no pixel baseline."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    arch = params["backbones"].get(read_json(cache / "meta.json").get("backbone"), {}).get("arch", "vgg_mini")
+    params["backbones"][BACKBONE] = {"arch": arch, "weights": "none", "layers": [layer]}
+    params["classify"] = {**params["classify"], "pixels": False, **(SMALL_GRID if grid == "small" else {})}
+    path = dest / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def measure(cache: Path, work: Path, grid: str) -> dict[str, float | int | str | bool]:
+    """Peak RSS of the classify stage on ``cache``'s widest layer and of its imports alone."""
+    layer, rows, dims = widest_layer(cache)
+    params = stage_params(work, cache, layer, grid)
+    out = work / "out"
+    cmd = [sys.executable, "-m", "stages.classify", "--features", str(cache), "--backbone", BACKBONE,
+           "--metrics", str(out / "m.json"), "--rows", str(out / "rows.json"), "--figure", str(out / "c.png"),
+           "--params", str(params)]
+    peak, log = peak_rss(cmd, ROOT)
+    probe = "import sys, stages.classify; print('torch' in sys.modules)"
+    base, torch_flag = peak_rss([sys.executable, "-c", probe], ROOT)
+    return {"layer": layer, "rows": rows, "dims": dims, "float32": rows * dims * 4, "peak": peak,
+            "imports": base, "imports_torch": torch_flag.strip() == "True", "log": log.strip().splitlines()[-1]}
+
+
+def figures(m: dict) -> list[Figure]:
+    """The raw ratio (the target), the increment over the imports, and the imports themselves."""
+    f32, peak, base = m["float32"], m["peak"], m["imports"]
+    case = f"{m['layer']} {m['rows']}x{m['dims']}"
+    detail = (f"peak RSS {peak / MIB:.0f} MiB, float32 matrix {f32 / MIB:.0f} MiB, imports alone {base / MIB:.0f} MiB "
+              f"(torch imported: {m['imports_torch']}); stage said: {m['log']}")
+    return [
+        at_most(f"classify peak RSS / float32 size ({case})", peak / f32, RSS_TARGET, "x", detail),
+        Figure(f"classify RSS above imports / float32 size ({case})", (peak - base) / f32, "x", "-", None,
+               f"{(peak - base) / MIB:.0f} MiB above the {base / MIB:.0f} MiB the imports take"),
+        Figure("classify stage imports alone", base / MIB, "MiB", "-", None,
+               "python -c 'import stages.classify' (numpy, scikit-learn, matplotlib, and torch if imported)"),
+    ]
+
+
+def run(args: argparse.Namespace) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
+        work = Path(tmp)
+        if args.mem_features is not None:
+            load_features(args.mem_features)  # a clear error if it is not a feature cache
+            cache = args.mem_features
+        else:
+            cache = synthetic_cache(work / "features", args.mem_rows, args.mem_dims)
+        return figures(measure(cache, work, args.mem_grid))

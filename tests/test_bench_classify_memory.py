@@ -1,0 +1,65 @@
+"""The pieces of the classifier and memory benchmarks (no timing assertions: the figures are printed, not tested)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks import classifiers, memory
+from transferlab.features import load_features
+
+
+def test_synthetic_cache_is_the_real_format_and_widest_layer_is_found(tmp_path):
+    cache = memory.synthetic_cache(tmp_path / "features", rows=120, dims=300)
+    loaded = load_features(cache, mmap=True)
+    X = loaded.feats[memory.LAYER]
+    assert X.dtype == np.float16 and X.shape == (120, 300) and np.isfinite(X).all()
+    assert len(loaded.labels) == 120 and 0 < loaded.is_test.sum() < 120
+    assert memory.widest_layer(cache) == (memory.LAYER, 120, 300)
+
+
+def test_stage_params_add_a_backbone_cut_at_the_layer_without_pixels(tmp_path):
+    cache = memory.synthetic_cache(tmp_path / "features", rows=40, dims=8)
+    params = yaml.safe_load(memory.stage_params(tmp_path, cache, "pool1", "small").read_text())
+    assert params["backbones"][memory.BACKBONE] == {"arch": "vgg_mini", "weights": "none", "layers": ["pool1"]}
+    assert params["classify"]["pixels"] is False
+    assert params["classify"]["kernels"] == memory.SMALL_GRID["kernels"]
+
+
+def test_peak_rss_is_the_childs_own_and_failures_raise(tmp_path):
+    small, _ = memory.peak_rss([sys.executable, "-c", "pass"], tmp_path)
+    big, out = memory.peak_rss(
+        [sys.executable, "-c", "import numpy as np; a = np.ones(300 * 2**20 // 8); print(a.sum() > 0)"], tmp_path
+    )
+    assert out.strip() == "True"
+    assert big - small > 250 * 2**20  # the 300 MiB array shows, the first child's size does not mask it
+    with pytest.raises(RuntimeError, match="exited 3"):
+        memory.peak_rss([sys.executable, "-c", "import sys; sys.exit(3)"], tmp_path)
+
+
+def test_figures_ratio_and_increment():
+    m = {"layer": "pool1", "rows": 10, "dims": 10, "float32": 100 * 2**20, "peak": 250 * 2**20,
+         "imports": 150 * 2**20, "imports_torch": False, "log": "ok"}
+    raw, increment, imports = memory.figures(m)
+    assert raw.value == pytest.approx(2.5) and raw.met is False
+    assert increment.value == pytest.approx(1.0) and increment.met is None
+    assert imports.value == pytest.approx(150)
+
+
+def test_classifier_timings_use_the_stage_estimators_and_pca_reduces():
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 4
+    X = (rng.normal(0, 3, (4, 60))[labels] @ np.diag(1 / np.arange(1, 61)) + rng.normal(0, 0.2, (200, 60)))
+    is_test = np.arange(200) >= 150
+    Xtr, Xte, y, yt = X[~is_test], X[is_test], labels[~is_test], labels[is_test]
+    rbf = classifiers.timed_svm("svc", "rbf", None, Xtr, y, Xte, yt, C=1.0)
+    pca = classifiers.timed_svm("svc", "rbf", 0.95, Xtr, y, Xte, yt, C=1.0)
+    assert rbf["dims"] == 60 and 0 < pca["dims"] < 60
+    assert rbf["acc"] > 0.9 and pca["seconds"] >= pca["prep"] > 0
+    pre = classifiers.timed_precomputed(0.95, Xtr.astype(np.float16), y, Xte.astype(np.float16), yt, C=1.0)
+    assert pre["dims"] == pca["dims"]  # the stage's Gram PCA keeps as many components as PCA(0.95)
+    figs = classifiers.case_figures("toy x", X.astype(np.float16), labels, is_test, C=1.0)
+    assert [f.unit for f in figs] == ["x", " pts", "x", "x"]
