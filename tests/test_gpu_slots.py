@@ -158,3 +158,19 @@ def test_cuda_index_without_cuda_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(UserError, match=r"'cuda:0' requested but no CUDA GPU is visible"):
         resolve_device("cuda:0")
+
+
+def test_a_sharing_process_removes_its_share_file_on_release(in_process, holders, tmp_path):
+    assert [holders(2).slot() for _ in range(2)] == [(0, False), (1, False)]
+    assert resolve_device("auto") == torch.device("cuda", 0)
+    assert len(list((tmp_path / "locks").glob("gpu0.share.*"))) == 1
+    gpu_slots.release_gpu()
+    assert not list((tmp_path / "locks").glob("gpu0.share.*"))
+
+
+def test_unusable_lock_dir_is_one_clear_error(in_process, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv(gpu_slots.LOCK_DIR_ENV, str(tmp_path / "a-file" / "locks"))
+    with pytest.raises(UserError, match=r"cannot use the GPU lock directory .*a-file/locks .*"
+                       r"set TRANSFERLAB_GPU_LOCK_DIR to a writable local folder"):
+        resolve_device("auto")

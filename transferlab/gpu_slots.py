@@ -98,7 +98,8 @@ def _claim_free(directory: Path, count: int) -> tuple[GpuSlot, IO] | None:
 def _claim_shared(directory: Path, count: int) -> tuple[GpuSlot, IO]:
     index = min(range(count), key=lambda i: (_live_sharers(directory, i), i))
     fd, name = tempfile.mkstemp(prefix=f"gpu{index}.share.", dir=directory)
-    handle = os.fdopen(fd, "a+")
+    os.close(fd)
+    handle = open(name, "a+")  # noqa: SIM115 - held open for the life of the process
     fcntl.flock(handle, fcntl.LOCK_EX)  # a fresh unique file: nobody else holds it
     return GpuSlot(index, shared=True), handle
 
@@ -115,13 +116,21 @@ def claim_gpu(count: int, policy: str | None = None, poll_seconds: float = 2.0) 
     if count < 1:
         raise ValueError(f"claim_gpu needs at least one GPU, got count={count}")
     policy = policy or gpu_policy()
+    if policy not in POLICIES:
+        raise ValueError(f"unknown GPU policy {policy!r}; use one of {', '.join(POLICIES)}")
     directory = lock_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    claim = _claim_free(directory, count)
-    while claim is None and policy == "wait":
-        time.sleep(poll_seconds)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
         claim = _claim_free(directory, count)
-    _held = claim or _claim_shared(directory, count)
+        while claim is None and policy == "wait":
+            time.sleep(poll_seconds)
+            claim = _claim_free(directory, count)
+        _held = claim or _claim_shared(directory, count)
+    except OSError as exc:
+        raise UserError(
+            f"cannot use the GPU lock directory {directory} ({exc.strerror or exc}); "
+            f"set {LOCK_DIR_ENV} to a writable local folder"
+        ) from exc
     return _held[0]
 
 
