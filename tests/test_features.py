@@ -113,7 +113,9 @@ def test_save_load_features_round_trip(mini, tmp_path):
         load_features(tmp_path / "missing")
 
 
-@pytest.mark.parametrize("side, channels, resize, crop", [(28, 1, 28, 28), (32, 3, 32, 28), (20, 3, 28, 28)])
+@pytest.mark.parametrize(
+    "side, channels, resize, crop", [(28, 1, 28, 28), (32, 3, 32, 28), (32, 1, 32, 28), (20, 3, 28, 28), (20, 1, 28, 28)]
+)
 def test_network_input_equals_preprocess(mini, side, channels, resize, crop):
     """The lookup-table input (no resize: plain or cropped) and the resize path give preprocess's exact values."""
     import dataclasses
