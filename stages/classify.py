@@ -22,7 +22,7 @@ from threadpoolctl import threadpool_limits
 from transferlab.config import BaseParams, get_path, load_section, read_params
 from transferlab.data.prepared import load_prepared
 from transferlab.errors import UserError, exit_on_user_error, unknown_name
-from transferlab.features import load_features
+from transferlab.feature_cache import load_features
 from transferlab.figures import save_figure
 from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     base = load_section(BaseParams, "base", args.params)
     params = load_section(ClassifyParams, "classify", args.params)
     layers = backbone_layers(args.params, args.backbone)
-    seed_everything(base.seed)
+    seed_everything(base.seed, with_torch=False)  # classify itself runs no torch code
     features = load_features(args.features, mmap=True)
     check_layers(layers, features.meta, str(args.features), args.backbone)
     if params.pixels and args.prepared is None:

@@ -19,14 +19,16 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import torch
 
 from transferlab.data.download import sha256_file
 from transferlab.errors import UserError
 from transferlab.io import read_json, write_json
+
+if TYPE_CHECKING:
+    import torch
 
 Split = Literal["train", "test"]
 ARRAY_FILES = ("images.npy", "labels.npy", "is_test.npy")
@@ -136,6 +138,8 @@ def to_nchw_uint8(images: np.ndarray, channels: int = 3) -> torch.Tensor:
     Grayscale is replicated to 3 channels for RGB backbones (the study's convention);
     RGB is reduced to luminance when a 1-channel model asks for it.
     """
+    import torch  # here, so that reading prepared data needs no torch
+
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
     c = x.shape[1]
     if c == channels:
