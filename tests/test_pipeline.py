@@ -1,14 +1,14 @@
 """End-to-end: the real dvc.yaml stages on tiny params in a temporary git + DVC repo.
 
 Runs `dvc repro` (all stages), checks every stage wrote metrics and the report, that a
-second `dvc repro` runs nothing, that forced re-runs give identical metrics (same seed,
-same numbers on CPU), and that `dvc metrics show` lists them.
+second `dvc repro` runs nothing, that a forced re-run of every stage gives byte-identical
+metrics with their provenance (same seed, same numbers on CPU; wall-clock times live apart
+in timings/), and that `dvc metrics show` lists them.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,24 +17,23 @@ import pytest
 import yaml
 
 from tests.study_repo import commit_all, deep_merge, ran_stages, run
+from transferlab.metrics import timings_path
 
-TIMING = re.compile(r"seconds|per_second")
 pytestmark = pytest.mark.slow
+VERSIONED = ("python", "torch", "torchvision", "scikit-learn", "numpy", "transferlab")
 
 
-def strip_timing(obj):
-    """Drop wall-clock values (keys containing 'seconds'/'per_second') recursively."""
-    if isinstance(obj, dict):
-        return {k: strip_timing(v) for k, v in obj.items() if not TIMING.search(k)}
-    if isinstance(obj, list):
-        return [strip_timing(v) for v in obj]
-    return obj
+def read_metrics(repo: Path) -> dict[str, bytes]:
+    """Every metrics JSON's bytes, by path (the wall-clock halves live in timings/)."""
+    return {str(p.relative_to(repo)): p.read_bytes() for p in sorted((repo / "metrics").rglob("*.json"))}
 
 
-def read_metrics(repo: Path) -> dict[str, object]:
+def timings_outs(repo: Path) -> dict[str, list[str]]:
+    """Per stage in dvc.lock, the timings files it declares as outputs."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     return {
-        str(p.relative_to(repo)): strip_timing(json.loads(p.read_text()))
-        for p in sorted((repo / "metrics").rglob("*.json"))
+        name: [o["path"] for o in entry.get("outs", []) if o["path"].startswith("timings/")]
+        for name, entry in lock.items()
     }
 
 
@@ -54,6 +53,7 @@ def test_every_stage_writes_metrics_and_report(first_run):
         assert any(k.startswith(f"metrics/{stage}/") for k in metrics), stage
     report = (repo / "reports" / "report.md").read_text()
     assert "## Backbones" in report and "## Feature extraction" in report
+    assert "## Where the time goes" in report and "| total |" in report
     html = (repo / "reports" / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "<table>" in html
 
@@ -67,19 +67,31 @@ def test_second_repro_runs_nothing_and_metrics_listed(first_run):
     assert "metrics/pretrain/vgg_mini.json" in shown
 
 
-def test_forced_rerun_gives_identical_metrics(first_run):
+def test_forced_rerun_of_every_stage_gives_byte_identical_metrics(first_run):
     repo, env, metrics = first_run
-    targets = ["prepare@digits", "pretrain@vgg_mini", "extract@digits-vgg_mini"]
     models = sorted((repo / "data" / "models" / "vgg_mini").iterdir())
     before = {p.name: p.read_bytes() for p in models}
-    run(["dvc", "repro", "--force", "--single-item", *targets], repo, env)
+    proc = run(["dvc", "repro", "--force"], repo, env)
+    assert sorted(ran_stages(proc.stdout)) == sorted(timings_outs(repo))  # every stage re-ran
     again = read_metrics(repo)
-    for key in metrics:
-        assert again[key] == metrics[key], key
+    assert sorted(again) == sorted(metrics)
+    assert [k for k in metrics if again[k] != metrics[k]] == []  # a timing under another key shows here
+    seed = yaml.safe_load((repo / "params.yaml").read_text())["base"]["seed"]
+    for key, raw in again.items():
+        block = json.loads(raw)["provenance"]
+        assert block["seed"] == seed and block["device"].split(":")[0] in ("cpu", "mps", "cuda"), key
+        assert all(block["versions"][name] for name in VERSIONED), key
+        assert timings_path(repo / key).is_file(), key
+    for stage, paths in timings_outs(repo).items():
+        if stage == "report":
+            assert paths == []
+            continue
+        recorded = [json.loads((repo / p).read_text()).get("stage_seconds") for p in paths]
+        assert [s for s in recorded if s is not None and s > 0], (stage, paths)
     # byte-identical model directory: nothing downstream of pretrain is invalidated
     assert {p.name: p.read_bytes() for p in models} == before
     status = run(["dvc", "status", "--json"], repo, env).stdout
-    assert set(json.loads(status)) <= {"report"}, status  # only its wall-clock inputs changed
+    assert json.loads(status) == {}, status
 
 
 def test_bad_param_fails_with_one_line_and_keeps_outputs(first_run):
