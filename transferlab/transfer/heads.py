@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.preprocessing import StandardScaler
 
-from transferlab.transfer.grid import row_blocks
+from transferlab.transfer.grid import fit_standardiser, row_blocks
 
 
 def softmax_head(
@@ -32,22 +31,16 @@ def softmax_head(
     """Fit the softmax head on ``train`` and score it on ``test``; one table row."""
     X, y = train
     Xt, yt = test
-    # The same ops as Pipeline(StandardScaler(), LogisticRegression()), but the scaler works in
-    # place on the one float64 copy of train made here (X may be float16 rows of the feature
-    # cache); the test rows are scaled and predicted in row blocks.
-    scaler = StandardScaler(copy=False) if scale else None
+    # The same ops as Pipeline(StandardScaler(), LogisticRegression()), but with the scaler's
+    # statistics from row blocks (StandardScaler.fit would hold a second train-sized float64
+    # temporary) and the one float64 copy of train scaled in place; X may be float16 cache
+    # rows. The test rows are scaled and predicted in row blocks.
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-
-    def prepare(rows: np.ndarray, fit: bool = False) -> np.ndarray:
-        Z = np.array(rows, dtype=np.float64)  # float64: float32 moved fc7's digits accuracy by 0.2 points
-        if scaler is None:
-            return Z
-        return scaler.fit_transform(Z) if fit else scaler.transform(Z)
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter == max_iter says so in the row
         t0 = time.perf_counter()
-        Z = prepare(X, fit=True)
+        prepare = fit_standardiser(X, scale)
+        Z = prepare(X)
         clf.fit(Z, y)
         t1 = time.perf_counter()
         pred = np.concatenate([clf.predict(prepare(Xt[r])) for r in row_blocks(len(Xt), Xt.shape[1])])
