@@ -6,7 +6,8 @@ SIGKILLed once the stage is really working (its temporary output or first checkp
 Then DVC still reports the stage changed, its outputs are the previous or the complete new
 ones (never partial), the next `dvc repro` finishes (finetune resuming from its checkpoint,
 the others starting over), leaves no temporary siblings, and gives byte-identical metrics and
-output hashes to an uninterrupted (forced) run of the same params.
+output hashes to an uninterrupted (forced) run of the same params. Toggling the `resume`
+section re-runs nothing (it is no stage's DVC param).
 """
 
 from __future__ import annotations
@@ -141,3 +142,9 @@ def test_finetune_killed_after_a_checkpoint_resumes_to_identical_results(study):
     output = _finish_and_compare(repo, env, FINETUNE, seen, {"TRANSFERLAB_RESUME": "1"})
     assert "resuming from checkpoint data/checkpoints/finetune/digits-vgg_mini-head/last.pt (epoch" in output
     assert not (repo / FINETUNE_CKPT).exists()  # removed once the stage succeeded
+
+
+def test_toggling_the_resume_section_reruns_nothing(tiny_study, tmp_path):
+    repo = tiny_study.copy(tmp_path / "repo")
+    write_params(repo, {"resume": {"enabled": True, "save": False, "every_iterations": 7}})
+    assert yaml.safe_load(run(["dvc", "status", "--json"], repo, tiny_study.env).stdout) == {}
