@@ -43,10 +43,10 @@ def test_peak_rss_is_the_childs_own_and_failures_raise(tmp_path):
 def test_figures_ratio_and_increment():
     m = {"layer": "pool1", "rows": 10, "dims": 10, "float32": 100 * 2**20, "peak": 250 * 2**20,
          "imports": 150 * 2**20, "imports_torch": False, "log": "ok"}
-    raw, increment, imports = memory.figures(m)
+    raw, increment, startup = memory.figures(m)
     assert raw.value == pytest.approx(2.5) and raw.met is False
     assert increment.value == pytest.approx(1.0) and increment.met is None
-    assert imports.value == pytest.approx(150)
+    assert startup.value == pytest.approx(150)
 
 
 def test_classifier_timings_use_the_stage_estimators_and_pca_reduces():
