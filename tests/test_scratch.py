@@ -303,7 +303,8 @@ def test_models_list_must_name_configured_models(tmp_path, capsys):
     data, params = write_inputs(tmp_path, raw)
     with pytest.raises(SystemExit):
         stage.main(stage_args(tmp_path, data, params))
-    assert "models lists 'missing' but models_config has no such entry" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "scratch.models[1] lists 'missing' but models_config has no such entry" in err, err
 
 
 # ---------------------------------------------------------------- report section
