@@ -15,7 +15,8 @@ from pathlib import Path
 
 from transferlab.config import BaseParams, load_section
 from transferlab.errors import exit_on_user_error
-from transferlab.inspect import InspectParams, inspect_arch
+from transferlab.inspect import inspect_arch
+from transferlab.inspect_params import InspectParams
 from transferlab.io import atomic_file
 from transferlab.metrics import write_metrics
 from transferlab.models.registry import get_arch

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from transferlab.config import BaseParams, load_section
 from transferlab.errors import UserError, exit_on_user_error
-from transferlab.features import load_features
+from transferlab.feature_cache import load_features
 from transferlab.figures import save_figure
 from transferlab.metrics import write_metrics
 from transferlab.seeding import seed_everything

@@ -17,7 +17,8 @@ from transferlab.convarith import (
     fc_equivalent_weights,
 )
 from transferlab.errors import UserError
-from transferlab.inspect import InspectParams, inspect_arch, inspect_model
+from transferlab.inspect import inspect_arch, inspect_model
+from transferlab.inspect_params import InspectParams
 
 torch.set_num_threads(1)
 

@@ -26,25 +26,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.config import PARAMS_FILE, from_mapping, read_params, require, to_dict
+from transferlab.checkpoint_params import ResumeParams
+from transferlab.config import PARAMS_FILE, from_mapping, read_params, to_dict
 from transferlab.errors import UserError
 from transferlab.io import atomic_file
 
 ENV_RESUME = "TRANSFERLAB_RESUME"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-
-
-@dataclasses.dataclass(frozen=True)
-class ResumeParams:
-    """The ``resume`` section of params.yaml (not a DVC-tracked param: it changes no result)."""
-
-    enabled: bool = False  # continue a killed stage from its last checkpoint
-    save: bool = True  # write checkpoints while training
-    every_iterations: int = 100  # iteration-based loops (GANs): iterations between checkpoints
-    dir: str = "data/checkpoints"
-
-    def __post_init__(self) -> None:
-        require(self.every_iterations >= 1, f"every_iterations must be >= 1, got {self.every_iterations}")
 
 
 def resume_requested(params: ResumeParams, environ: Mapping[str, str] = os.environ) -> bool:

@@ -6,32 +6,18 @@ and is cached on disk, so classifier sweeps never touch the network again.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from transferlab.config import require
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
+from transferlab.extraction_params import ExtractParams
 from transferlab.features import extract_features, save_features
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import load_backbone, resolve_layers
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractParams:
-    """The ``extract`` section."""
-
-    batch_size: int = 256
-    pool: Literal["none", "avg", "max"] = "none"  # spatial pooling of conv maps before flattening
-    pool_size: int = 1  # output side of that pooling (1 = global)
-
-    def __post_init__(self) -> None:
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        require(self.pool_size >= 1, f"pool_size must be >= 1, got {self.pool_size}")
 
 
 def extract_dataset(

@@ -20,7 +20,6 @@ its centre, including the positions that straddle two tiles.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -30,28 +29,12 @@ import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from transferlab.config import require
 from transferlab.convarith import ReceptiveField
 from transferlab.data.prepared import PreparedDataset, to_nchw_uint8
 from transferlab.errors import UserError
+from transferlab.fcn_params import FcnParams
 from transferlab.inspect import POOLS
 from transferlab.models.backbone import Backbone
-
-
-@dataclasses.dataclass(frozen=True)
-class FcnParams:
-    """The ``fcn`` section of params.yaml."""
-
-    backbone: str
-    dataset: str = "fashion-mnist"
-    grid: int = 3
-    canvases: int = 8
-    shown: int = 2
-
-    def __post_init__(self) -> None:
-        require(self.grid >= 2, f"grid must be >= 2 (a canvas larger than one input), got {self.grid}")
-        require(self.canvases >= 1, f"canvases must be >= 1, got {self.canvases}")
-        require(0 <= self.shown <= self.canvases, f"shown must be in [0, canvases], got {self.shown}")
 
 
 def to_fully_convolutional(backbone: Backbone) -> nn.Sequential:

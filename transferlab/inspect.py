@@ -328,17 +328,3 @@ def inspect_arch(arch: str, input_size: int | None = None) -> tuple[dict[str, An
     return metrics, result.table()
 
 
-@dataclasses.dataclass(frozen=True)
-class InspectParams:
-    """The ``inspect`` section of params.yaml."""
-
-    archs: tuple[str, ...] = ()  # the dvc.yaml matrix; each must be a registry architecture
-    input_size: int | None = None  # None: each architecture's own input size
-
-    def __post_init__(self) -> None:
-        from transferlab.config import require
-        from transferlab.models.registry import ARCHS
-
-        unknown = [a for a in self.archs if a not in ARCHS]
-        require(not unknown, f"unknown arch(s) {', '.join(unknown)}; valid archs: {', '.join(sorted(ARCHS))}")
-        require(self.input_size is None or self.input_size >= 1, f"input_size must be null or >= 1, got {self.input_size}")

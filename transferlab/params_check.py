@@ -9,7 +9,7 @@ and the backbone registry (``BackboneEntry``), then the names one section uses f
 ``study`` lists vs the registries, a backbone's ``layers`` vs its architecture's cut points,
 ``tsne.layer`` vs the layers extracted, ``gan.fid_layer`` / ``featuremaps.deep_layer`` vs their
 backbone's cut points, the datasets and backbones the stage sections name. No network is
-built: cut points come from the architecture registry's tables.
+built and torch is not imported: cut points come from :mod:`transferlab.models.archs`.
 
 :func:`transferlab.config.read_params` calls it (once per file content), so every stage
 fails on a bad file before any work; ``transferlab check-params`` runs it on its own.
@@ -23,24 +23,27 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from transferlab.checkpoint import ResumeParams
+from transferlab.checkpoint_params import ResumeParams
 from transferlab.config import BaseParams, from_mapping
 from transferlab.data.registry import SOURCES, parse_entry
 from transferlab.errors import UserError, did_you_mean
-from transferlab.explain.adversarial import AdversarialParams, FGSMParams
-from transferlab.explain.classvis import ClassVisParams
-from transferlab.explain.robustness import RobustnessParams
-from transferlab.explain.saliency import SaliencyParams
-from transferlab.extraction import ExtractParams
-from transferlab.fcn import FcnParams
-from transferlab.featuremaps import FeaturemapsParams
-from transferlab.finetune import FinetuneParams
+from transferlab.explain.params import (
+    AdversarialParams,
+    ClassVisParams,
+    FGSMParams,
+    RobustnessParams,
+    SaliencyParams,
+)
+from transferlab.extraction_params import ExtractParams
+from transferlab.fcn_params import FcnParams
+from transferlab.featuremaps_params import FeaturemapsParams
+from transferlab.finetune_params import FinetuneParams
 from transferlab.gan.params import GanParams
-from transferlab.inspect import InspectParams
-from transferlab.models.registry import ARCHS
-from transferlab.predict import PredictParams
-from transferlab.pretrain import BackboneEntry, PretrainParams
-from transferlab.scratch import ScratchParams
+from transferlab.inspect_params import InspectParams
+from transferlab.models.archs import CUT_POINTS
+from transferlab.predict_params import PredictParams
+from transferlab.pretrain_params import BackboneEntry, PretrainParams
+from transferlab.scratch_params import ScratchParams
 from transferlab.transfer.params import ClassifyParams
 from transferlab.tsne import TsneParams
 
@@ -251,7 +254,7 @@ def _known(value: str | None, registry: Mapping | None, where: str, kind: str, s
 
 
 def _cut_point(layer: str, entry: BackboneEntry, where: str, of: str) -> None:
-    valid = ARCHS[entry.arch].cut_points
+    valid = CUT_POINTS[entry.arch]
     if layer not in valid:
         raise UserError(
             f"params.yaml: {where}: unknown cut point {layer!r} for {of}; valid: {', '.join(valid)}"
@@ -264,7 +267,7 @@ def _extracted_layers(entry: BackboneEntry, name: str, tsne: TsneParams | None) 
     if not entry.layers:
         raise UserError(
             f"params.yaml: backbones.{name}.layers: empty, but extract@<target>-{name} needs at least one "
-            f"cut point; pick from: {', '.join(ARCHS[entry.arch].cut_points)}"
+            f"cut point; pick from: {', '.join(CUT_POINTS[entry.arch])}"
         )
     if tsne is not None and tsne.layer not in entry.layers:
         raise UserError(

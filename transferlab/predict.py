@@ -19,46 +19,22 @@ Two inputs, shown separately:
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
-from transferlab.config import require
 from transferlab.data.folder import FolderOptions, ImageItem, class_files, read_items
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import head_classes
+from transferlab.predict_params import PredictParams
 from transferlab.training import predict_logits
 
 SKIMAGE_PHOTOS = ("astronaut", "cat", "coffee", "rocket", "horse", "camera", "logo")
-
-
-@dataclasses.dataclass(frozen=True)
-class PredictParams:
-    """The ``predict`` section of params.yaml."""
-
-    backbone: str
-    dataset: str | None = "fashion-mnist"
-    n_images: int = 16
-    n_wrong: int = 6
-    candidates: int = 1000
-    photos: str | None = "skimage"
-    on_bad_file: Literal["skip", "error"] = "skip"
-    image_size: int = 224
-    top_k: int = 5
-
-    def __post_init__(self) -> None:
-        require(self.n_images >= 1, f"n_images must be >= 1, got {self.n_images}")
-        require(0 <= self.n_wrong <= self.n_images, f"n_wrong must be in [0, n_images], got {self.n_wrong}")
-        require(self.candidates >= self.n_images, f"candidates must be >= n_images, got {self.candidates}")
-        require(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
-        require(self.top_k >= 1, f"top_k must be >= 1, got {self.top_k}")
-        require(self.dataset is not None or self.photos is not None, "set dataset or photos (both are null)")
 
 
 def class_names(backbone: Backbone) -> tuple[str, ...]:

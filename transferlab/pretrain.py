@@ -9,46 +9,19 @@ stage then loads backbones the same way, from ``data/models/<name>``.
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from transferlab.checkpoint import Checkpoint
-from transferlab.config import require
 from transferlab.data.prepared import PreparedDataset
 from transferlab.device import resolve_device
 from transferlab.errors import UserError
-from transferlab.models.registry import ARCHS, build_backbone, save_backbone
+from transferlab.models.registry import build_backbone, save_backbone
+from transferlab.pretrain_params import BackboneEntry, PretrainParams
 from transferlab.seeding import torch_generator
-from transferlab.training import OptimParams, fit
-
-WEIGHT_KINDS = ("pretrain", "none", "imagenet")
-
-
-@dataclasses.dataclass(frozen=True)
-class BackboneEntry:
-    """One entry of the ``backbones`` registry in params.yaml."""
-
-    arch: str
-    weights: str = "none"  # pretrain | none | imagenet | path to a local .pt/.pth file
-    layers: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        require(self.arch in ARCHS, f"unknown arch {self.arch!r}; valid archs: {', '.join(sorted(ARCHS))}")
-        if self.weights not in WEIGHT_KINDS:
-            require(
-                Path(self.weights).suffix in (".pt", ".pth"),
-                f"weights must be one of {', '.join(WEIGHT_KINDS)} or a .pt/.pth file, got {self.weights!r}",
-            )
-
-
-@dataclasses.dataclass(frozen=True)
-class PretrainParams(OptimParams):
-    """The ``pretrain`` section: the source dataset plus the optimiser knobs."""
-
-    dataset: str = "fashion-mnist"
+from transferlab.training import fit
 
 
 def materialise_backbone(

@@ -10,10 +10,8 @@ identical results.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
 
 import numpy as np
 import torch
@@ -21,31 +19,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from transferlab.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
-from transferlab.config import require
 from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
+from transferlab.training_params import OptimParams
 
 Preprocess = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclasses.dataclass(frozen=True)
-class OptimParams:
-    """Optimiser and schedule knobs, named like torch.optim's arguments."""
-
-    optimizer: Literal["sgd", "adam"] = "sgd"
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    epochs: int = 1
-    batch_size: int = 64
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-
-    def __post_init__(self) -> None:
-        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        require(0 <= self.momentum < 1, f"momentum must be in [0, 1), got {self.momentum}")
-        require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
-        require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
 
 
 def make_optimizer(params: Iterable[nn.Parameter], cfg: OptimParams) -> torch.optim.Optimizer:

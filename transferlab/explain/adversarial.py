@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.config import require
 from transferlab.explain.common import (
     ATTACK_STREAM,
     SCORED_STREAM,
@@ -29,40 +28,7 @@ from transferlab.explain.common import (
     predict,
     to_uint8_hwc,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class AdversarialParams:
-    """The ``explain.adversarial`` section."""
-
-    num_images: int = 8  # test images attacked (stratified, seeded; target-class images skipped)
-    target_class: int | str = 0  # class index or name the attack pushes every image to
-    step_size: float = 0.1  # L2 length of each step in [0, 1] pixel units
-    max_iterations: int = 100  # give up on an image after this many steps
-
-    def __post_init__(self) -> None:
-        require(self.num_images >= 1, f"num_images must be >= 1, got {self.num_images}")
-        require(self.step_size > 0, f"step_size must be > 0, got {self.step_size}")
-        require(self.max_iterations >= 1, f"max_iterations must be >= 1, got {self.max_iterations}")
-
-
-@dataclasses.dataclass(frozen=True)
-class FGSMParams:
-    """The ``explain.fgsm`` section."""
-
-    # L-inf budgets in [0, 1] pixels
-    epsilons: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
-    num_images: int = 1000  # test images scored (stratified, seeded; 0 = whole test split)
-    batch_size: int = 250  # images per forward/backward pass
-
-    def __post_init__(self) -> None:
-        require(len(self.epsilons) >= 1, "epsilons must list at least one value")
-        require(
-            all(0 <= e <= 1 for e in self.epsilons),
-            f"epsilons must be in [0, 1], got {list(self.epsilons)}",
-        )
-        require(self.num_images >= 0, f"num_images must be >= 0, got {self.num_images}")
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+from transferlab.explain.params import AdversarialParams, FGSMParams
 
 
 @dataclasses.dataclass

@@ -16,7 +16,6 @@ import time
 import numpy as np
 import torch
 
-from transferlab.config import require
 from transferlab.errors import UserError
 from transferlab.explain.common import (
     ExplainInputs,
@@ -25,29 +24,7 @@ from transferlab.explain.common import (
     gaussian_blur,
     to_uint8_hwc,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class ClassVisParams:
-    """The ``explain.classvis`` section."""
-
-    classes: tuple[int | str, ...] = ()  # class indices or names to visualise; empty = every class
-    iterations: int = 100  # gradient-ascent steps
-    lr: float = 0.5  # L2 length of each step in [0, 1] pixels (gradient normalised per image)
-    l2_reg: float = 0.001  # weight of ||normalised input||^2 subtracted from the class score
-    jitter: int = 2  # random roll of up to this many pixels in x and y before each step (0 = off)
-    blur_every: int = 10  # blur the image every this many steps (0 = never)
-    blur_sigma: float = 0.5  # standard deviation of that blur, in pixels
-    init_std: float = 0.1  # start image: model's mean pixel + this much Gaussian noise
-
-    def __post_init__(self) -> None:
-        require(self.iterations >= 1, f"iterations must be >= 1, got {self.iterations}")
-        require(self.lr > 0, f"lr must be > 0, got {self.lr}")
-        require(self.l2_reg >= 0, f"l2_reg must be >= 0, got {self.l2_reg}")
-        require(self.jitter >= 0, f"jitter must be >= 0, got {self.jitter}")
-        require(self.blur_every >= 0, f"blur_every must be >= 0, got {self.blur_every}")
-        require(self.blur_sigma >= 0, f"blur_sigma must be >= 0, got {self.blur_sigma}")
-        require(self.init_std >= 0, f"init_std must be >= 0, got {self.init_std}")
+from transferlab.explain.params import ClassVisParams
 
 
 def visualise_classes(

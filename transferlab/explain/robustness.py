@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.config import require
 from transferlab.explain.common import (
     SCORED_STREAM,
     ExplainInputs,
@@ -26,33 +25,7 @@ from transferlab.explain.common import (
     predict,
     to_uint8_hwc,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class RobustnessParams:
-    """The ``explain.robustness`` section."""
-
-    # Gaussian noise std in [0, 1] pixels; Gaussian blur std in input pixels
-    noise_sigmas: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5)
-    blur_radii: tuple[float, ...] = (0.0, 0.5, 1.0, 1.5, 2.0)
-    num_images: int = 1000  # test images scored (stratified, seeded; 0 = whole test split)
-    gallery_size: int = 16  # most confidently wrong clean images shown
-    batch_size: int = 500  # images per forward pass
-
-    def __post_init__(self) -> None:
-        require(len(self.noise_sigmas) >= 1, "noise_sigmas must list at least one value")
-        require(
-            all(s >= 0 for s in self.noise_sigmas),
-            f"noise_sigmas must be >= 0, got {list(self.noise_sigmas)}",
-        )
-        require(len(self.blur_radii) >= 1, "blur_radii must list at least one value")
-        require(
-            all(r >= 0 for r in self.blur_radii),
-            f"blur_radii must be >= 0, got {list(self.blur_radii)}",
-        )
-        require(self.num_images >= 0, f"num_images must be >= 0, got {self.num_images}")
-        require(self.gallery_size >= 0, f"gallery_size must be >= 0, got {self.gallery_size}")
-        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+from transferlab.explain.params import RobustnessParams
 
 
 def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:

@@ -15,28 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.config import require
 from transferlab.explain.common import SALIENCY_STREAM, ExplainInputs, predict, to_uint8_hwc
-
-
-@dataclasses.dataclass(frozen=True)
-class SaliencyParams:
-    """The ``explain.saliency`` section."""
-
-    num_images: int = 8  # test images (stratified, seeded) to explain
-    target: str = "label"  # label = the true class's score | predicted = the predicted class's
-    object_threshold: float = 0.05  # pixel value in [0, 1] above which a pixel counts as object
-
-    def __post_init__(self) -> None:
-        require(self.num_images >= 1, f"num_images must be >= 1, got {self.num_images}")
-        require(
-            self.target in ("label", "predicted"),
-            f"target must be label or predicted, got {self.target!r}",
-        )
-        require(
-            0 <= self.object_threshold < 1,
-            f"object_threshold must be in [0, 1), got {self.object_threshold}",
-        )
+from transferlab.explain.params import SaliencyParams
 
 
 def saliency_maps(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

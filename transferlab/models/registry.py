@@ -24,6 +24,7 @@ from transferlab.errors import UserError, unknown_name
 from transferlab.io import read_json, write_json
 from transferlab.models import cutpoints
 from transferlab.models import weights as weights_io
+from transferlab.models.archs import CUT_POINTS
 from transferlab.models.backbone import Backbone
 from transferlab.models.cutpoints import resolve_layers
 from transferlab.models.vgg_mini import INPUT_SIZE as VGG_MINI_INPUT_SIZE
@@ -71,7 +72,7 @@ def _torchvision_arch(name: str, head: str) -> ArchSpec:
         mean=tuple(preset.mean),
         std=tuple(preset.std),
         head=head,
-        cut_points=cutpoints.CUT_POINTS[name],
+        cut_points=CUT_POINTS[name],
         num_classes=len(enum.meta["categories"]),
     )
 
@@ -91,7 +92,7 @@ ARCHS: dict[str, ArchSpec] = {
         mean=(0.5, 0.5, 0.5),
         std=(0.5, 0.5, 0.5),
         head="classifier.6",
-        cut_points=cutpoints.CUT_POINTS["vgg_mini"],
+        cut_points=CUT_POINTS["vgg_mini"],
         num_classes=10,
     ),
 }

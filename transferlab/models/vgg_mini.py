@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from torch import nn
 
+from transferlab.models.archs import VGG_MINI_BLOCKS
+
 INPUT_SIZE = 28
-BLOCKS: tuple[tuple[int, ...], ...] = ((16,), (32,), (64, 64))  # conv widths per block
+BLOCKS = VGG_MINI_BLOCKS  # conv widths per block
 FC_WIDTH = 256
 
 
@@ -52,16 +54,3 @@ class VGGMini(nn.Module):
     def forward(self, x):
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
-
-
-def cut_points() -> dict[str, str]:
-    """The study's layer names for vgg_mini, as FX graph node names."""
-    points = {}
-    idx = 0
-    for block, widths in enumerate(BLOCKS, start=1):
-        idx += 3 * len(widths)  # (conv, bn, relu) per conv
-        points[f"pool{block}"] = f"features.{idx}"
-        idx += 1
-    points["fc6"] = "classifier.1"
-    points["fc7"] = "classifier.4"
-    return points
