@@ -17,7 +17,7 @@ from transferlab.errors import exit_on_user_error
 from transferlab.extraction import ExtractParams, extract_dataset
 from transferlab.io import atomic_dir
 from transferlab.metrics import write_metrics
-from transferlab.pretrain import BackboneEntry
+from transferlab.pretrain_params import BackboneEntry
 from transferlab.seeding import seed_everything
 
 
