@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,16 @@ def test_classifier_timings_use_the_stage_estimators_and_pca_reduces():
     assert pre["dims"] == pca["dims"]  # the stage's Gram PCA keeps as many components as PCA(0.95)
     figs = classifiers.case_figures("toy x", X.astype(np.float16), labels, is_test, C=1.0)
     assert [f.unit for f in figs] == ["x", " pts", "x", "x"]
+    wide = classifiers.case_figures("toy x", X.astype(np.float16), labels, is_test, C=1.0, short="wide, 60 dims",
+                                    rbf_only=True)
+    assert [f.name for f in wide] == ["RBF / PCA(0.95)+RBF fit time (wide, 60 dims)",
+                                      "accuracy lost by PCA(0.95) before RBF (wide, 60 dims)"]
+
+
+def test_wide_case_has_the_coursework_width_at_a_small_input():
+    arch, layer, size = classifiers.WIDE
+    backbone, width = classifiers.wide_backbone(arch, layer, size)
+    assert width == 25088 == 512 * 7 * 7  # VGG16 pool5 at 224 px
+    assert backbone.input_size == backbone.resize_size == size == 112 and backbone.weights == "none"
+    assert classifiers.wide_backbone(arch, layer, 64)[1] == 128 * 8 * 8
+    assert Path(classifiers.ROOT.parent, "shared", "data", "cifar10-small") == classifiers.CIFAR
