@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from stages import adversarial, classvis, fgsm, robustness, saliency
+from tests.study_repo import deep_merge
 from transferlab.config import from_mapping
 from transferlab.data.prepared import PreparedDataset, save_prepared
 from transferlab.explain.adversarial import AdversarialParams, FGSMParams
@@ -254,15 +255,6 @@ def test_report_section_shows_every_stage(workspace, tmp_path):
     figures = [b.path for b in section.blocks if hasattr(b, "path")]
     assert "figures/robustness/bars-tiny_mistakes.png" in figures and len(figures) == 6
     assert explain_section.build(tmp_path / "empty", tmp_path / "reports") is None
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = (
-            deep_merge(base[k], v) if isinstance(v, dict) and isinstance(base.get(k), dict) else v
-        )
-    return out
 
 
 @pytest.mark.parametrize("overrides", [None, "tests/tiny_params.yaml"])

@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from transferlab.io import read_json, write_json
 from transferlab.provenance import provenance
 
@@ -84,8 +86,6 @@ def merge_timings(metrics: Any, timings: Any) -> Any:
 
 def stage_seconds() -> float:
     """Wall seconds since this process started (Python start-up and imports included)."""
-    import psutil
-
     return round(time.time() - psutil.Process().create_time(), 3)
 
 
