@@ -34,7 +34,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
@@ -42,6 +41,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from transferlab.transfer.params import ClassifyParams, c_label, pca_label
+from transferlab.transfer.pca import GramPCA, centred_eigh, pca_components
 
 # With linear_impl: auto, LinearSVC (liblinear) replaces SVC's linear kernel (libsvm) above
 # this many training samples: libsvm's cost grows ~quadratically with samples, liblinear's
@@ -57,7 +57,7 @@ BLOCK_BYTES = 32 * 2**20
 PRECOMPUTED_CACHE_MB = 16
 
 
-def preprocessor(scale: bool, n_components: float | None, seed: int) -> Pipeline:
+def preprocessor(scale: bool, n_components: float | None) -> Pipeline:
     """An unfitted Pipeline: optional standardisation, then optional PCA (variance fraction).
 
     Used where the features are materialised (the SVC / LinearSVC paths); the precomputed
@@ -66,8 +66,8 @@ def preprocessor(scale: bool, n_components: float | None, seed: int) -> Pipeline
     scaler: Any = StandardScaler() if scale else "passthrough"
     if n_components is None:
         pca: Any = "passthrough"
-    else:  # svd_solver auto is exact for a fraction (full or covariance_eigh); 1.0 keeps every component
-        pca = PCA(n_components=None if n_components >= 1 else n_components, random_state=seed)
+    else:  # exact for a fraction, like PCA(svd_solver="full"), but fast on wide layers; 1.0 keeps every component
+        pca = GramPCA(n_components=None if n_components >= 1 else n_components)
     return Pipeline([("scale", scaler), ("pca", pca)])
 
 
@@ -165,14 +165,6 @@ class Preprocessing:
         return cls(n_features, True, int(pca.n_components_), float(pca.explained_variance_ratio_.sum()))
 
 
-def pca_components(eigenvalues: np.ndarray, fraction: float | None) -> int:
-    """How many components ``PCA(n_components=fraction)`` keeps for these (descending) variances."""
-    if fraction is None or fraction >= 1:
-        return len(eigenvalues)
-    ratio_cumsum = np.cumsum(eigenvalues / eigenvalues.sum())
-    return int(np.searchsorted(ratio_cumsum, fraction, side="right") + 1)  # PCA's own rule
-
-
 def gram_pca(
     G: np.ndarray, Ge: np.ndarray, n_features: int, fraction: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, int, float]:
@@ -185,18 +177,11 @@ def gram_pca(
     components kept, variance ratio kept).
     """
     n = len(G)
-    row_mean = G.mean(axis=1)
-    total_mean = float(row_mean.mean())
-    Gc = G - row_mean[:, None]  # the same ops as G - r - r^T + t, one n x n temporary
-    Gc -= row_mean[None, :]
-    Gc += total_mean
+    # rank: the components an exact PCA solver returns
+    lam, U, row_mean, total_mean = centred_eigh(G, rank=min(n, n_features))
     Gec = Ge - Ge.mean(axis=1)[:, None]
     Gec -= row_mean[None, :]
     Gec += total_mean
-    lam, U = np.linalg.eigh(Gc)
-    rank = min(n, n_features)  # the components an exact PCA solver returns
-    lam = np.clip(lam[::-1][:rank], 0.0, None)
-    U = U[:, ::-1][:, :rank]
     k = pca_components(lam, fraction)
     Uk, lk = U[:, :k], lam[:k]
     P = Uk * np.sqrt(lk)
@@ -337,8 +322,9 @@ def _score_all(
         kernels, info, transform_seconds = gram_kernels(X, Xe, params.scale, n_components, params.gamma)
     else:
         start = time.perf_counter()
-        prep = preprocessor(params.scale, n_components, seed).fit(np.asarray(X, dtype=np.float64))
-        Z, Ze = prep.transform(np.asarray(X, dtype=np.float64)), prep.transform(np.asarray(Xe, dtype=np.float64))
+        prep = preprocessor(params.scale, n_components)
+        Z = prep.fit_transform(np.asarray(X, dtype=np.float64))
+        Ze = prep.transform(np.asarray(Xe, dtype=np.float64))
         transform_seconds = time.perf_counter() - start
         info = Preprocessing.from_pipeline(prep, X.shape[1])
         if "precomputed" in kinds.values():
