@@ -2,14 +2,24 @@
 
 A feature cache in the real format (``transferlab.features.save_features``: float16 .npy
 per layer) is written with one wide layer of ``--mem-rows`` x ``--mem-dims`` (a low-rank
-signal plus noise, 10 classes, so PCA(0.95) and the SVMs have work to do), or an existing
-cache is given with ``--mem-features`` (its widest layer is used). Then ``python -m
-stages.classify`` runs on it and its peak RSS is read from ``getrusage`` (its own
-``ru_maxrss``: anonymous memory plus the resident pages of the memory-mapped features).
+signal plus noise, ``--mem-classes`` classes, so PCA(0.95) and the SVMs have work to do),
+or an existing cache is given with ``--mem-features`` (its widest layer is used). Then
+``python -m stages.classify`` runs on it and its peak RSS is read from ``getrusage`` (its
+own ``ru_maxrss``: anonymous memory plus the resident pages of the memory-mapped features).
 Target: peak RSS <= 2 x the float32 size of the feature matrix. The stage's start-up alone
 (same interpreter: ``import stages.classify`` and reading the same params.yaml, whose
 whole-file check imports more) is measured too, so both the raw ratio and the increment
 over that baseline are shown.
+
+The default shape is the widest layer the coursework classifies: 15-Scene (4485 images,
+15 classes) through VGG16 pool5 at 224 px (512 x 7 x 7 = 25,088 dims), split as the
+``15scene`` source splits it (``train_per_class: 100``: 1500 train, 2985 test). The rows
+are in the order a real extract writes them: the prepared data's, i.e. sorted by class
+(a folder tree is read class by class), with the train rows drawn per class by the same
+``per_class_train_mask`` the source uses, so train and test rows interleave and neither
+split is a contiguous slice of the cache. ``--mem-rows 4000 --mem-dims 16000`` is the
+earlier, arbitrary default shape (it used ~3000 train rows of 10 classes: add
+``--mem-train 3000 --mem-classes 10`` for that split).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import numpy as np
 import yaml
 
 from benchmarks.figures import Figure, at_most
+from transferlab.data.sampling import per_class_train_mask
 from transferlab.features import load_features, save_features
 from transferlab.io import read_json
 
@@ -38,20 +49,43 @@ MIB = 2**20
 SMALL_GRID = {"kernels": ["linear", "rbf"], "C": [1.0], "n_components": ["none", 0.95], "cv_folds": 2}
 
 
+# The default shape: 15-Scene through VGG16 pool5 at 224 px, the widest layer the coursework
+# classifies (see the module docstring).
+SCENE15_ROWS, POOL5_DIMS, SCENE15_CLASSES, SCENE15_TRAIN = 4485, 512 * 7 * 7, 15, 1500
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("memory")
-    group.add_argument("--mem-rows", type=int, default=4000, help="images in the synthetic feature cache")
-    group.add_argument("--mem-dims", type=int, default=16000, help="dims of its one layer (float32 size = rows x dims x 4)")
+    group = parser.add_argument_group(
+        "memory", "default shape: 15-Scene through VGG16 pool5 at 224 px (4485 x 25,088, 15 classes, "
+        "1500 train = 100 per class), the coursework's widest classified layer; "
+        "--mem-rows 4000 --mem-dims 16000 is the earlier default shape"
+    )
+    group.add_argument("--mem-rows", type=int, default=SCENE15_ROWS, help="images in the synthetic feature cache")
+    group.add_argument("--mem-dims", type=int, default=POOL5_DIMS,
+                       help="dims of its one layer (float32 size = rows x dims x 4)")
+    group.add_argument("--mem-classes", type=int, default=SCENE15_CLASSES, help="classes (rows sorted by class)")
+    group.add_argument("--mem-train", type=int, default=SCENE15_TRAIN,
+                       help="train images, drawn per class (train / classes each, like 15scene's train_per_class)")
     group.add_argument("--mem-features", type=Path, help="use this feature cache (its widest layer) instead")
     group.add_argument("--mem-grid", choices=("small", "params"), default="small",
                        help="classify grid: small (2 kernels, 1 C, PCA none/0.95, 2 folds) or params.yaml's")
 
 
-def synthetic_cache(dest: Path, rows: int, dims: int, seed: int = 0, classes: int = 10, rank: int = 64) -> Path:
-    """Write a feature cache of one (rows, dims) float16 layer: class signal in ``rank`` dims + noise."""
+def synthetic_cache(
+    dest: Path, rows: int, dims: int, seed: int = 0, classes: int = SCENE15_CLASSES, train: int = SCENE15_TRAIN,
+    rank: int = 64,
+) -> Path:
+    """Write a feature cache of one (rows, dims) float16 layer: class signal in ``rank`` dims + noise.
+
+    Rows sorted by class (near-equal class sizes), ``train // classes`` train rows per class
+    drawn by ``per_class_train_mask``: the order and split of a real 15-Scene extract.
+    """
+    per_class, smallest = train // classes, rows // classes
+    if classes < 2 or per_class < 1 or per_class >= smallest:
+        raise ValueError(f"{train} train rows over {classes} classes of >= {smallest} rows leave no train or no test")
+    labels = np.repeat(np.arange(classes), [len(part) for part in np.array_split(np.arange(rows), classes)])
+    is_test = per_class_train_mask(labels, per_class, seed)
     rng = np.random.default_rng(seed)
-    labels = np.arange(rows) % classes
-    is_test = rng.random(rows) < 0.25
     basis = rng.normal(0, 1 / np.sqrt(rank), (rank, dims)).astype(np.float32)
     centres = rng.normal(0, 1, (classes, rank)).astype(np.float32)
     feats = np.empty((rows, dims), dtype=np.float16)
@@ -139,5 +173,6 @@ def run(args: argparse.Namespace) -> list[Figure]:
             load_features(args.mem_features)  # a clear error if it is not a feature cache
             cache = args.mem_features
         else:
-            cache = synthetic_cache(work / "features", args.mem_rows, args.mem_dims)
+            cache = synthetic_cache(work / "features", args.mem_rows, args.mem_dims,
+                                    classes=args.mem_classes, train=args.mem_train)
         return figures(measure(cache, work, args.mem_grid))

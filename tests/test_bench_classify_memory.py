@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,20 +11,42 @@ import pytest
 import yaml
 
 from benchmarks import classifiers, memory
+from transferlab.data.sampling import per_class_train_mask
 from transferlab.features import load_features
 
 
 def test_synthetic_cache_is_the_real_format_and_widest_layer_is_found(tmp_path):
-    cache = memory.synthetic_cache(tmp_path / "features", rows=120, dims=300)
+    cache = memory.synthetic_cache(tmp_path / "features", rows=120, dims=300, classes=4, train=40)
     loaded = load_features(cache, mmap=True)
     X = loaded.feats[memory.LAYER]
     assert X.dtype == np.float16 and X.shape == (120, 300) and np.isfinite(X).all()
-    assert len(loaded.labels) == 120 and 0 < loaded.is_test.sum() < 120
+    assert len(loaded.labels) == 120 and loaded.is_test.sum() == 80
     assert memory.widest_layer(cache) == (memory.LAYER, 120, 300)
 
 
+def test_synthetic_cache_has_a_real_15scene_extracts_order_and_split(tmp_path):
+    """Sorted by class, train drawn per class like the 15scene source: the splits interleave."""
+    cache = memory.synthetic_cache(tmp_path / "features", rows=150, dims=4, classes=5, train=50)
+    loaded = load_features(cache)
+    labels, is_test = loaded.labels, loaded.is_test
+    assert np.array_equal(labels, np.sort(labels)) and np.bincount(labels).tolist() == [30] * 5
+    assert np.bincount(labels[~is_test]).tolist() == [10] * 5
+    assert np.array_equal(is_test, per_class_train_mask(labels, 10, 0))
+    train = np.flatnonzero(~is_test)
+    assert not np.array_equal(train, np.arange(train[0], train[0] + len(train)))  # not one slice
+    with pytest.raises(ValueError, match="no train or no test"):
+        memory.synthetic_cache(tmp_path / "bad", rows=20, dims=4, classes=5, train=20)
+
+
+def test_default_shape_is_15scene_through_vgg16_pool5():
+    parser = argparse.ArgumentParser()
+    memory.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.mem_rows, args.mem_dims, args.mem_classes, args.mem_train) == (4485, 25088, 15, 1500)
+
+
 def test_stage_params_add_a_backbone_cut_at_the_layer_without_pixels(tmp_path):
-    cache = memory.synthetic_cache(tmp_path / "features", rows=40, dims=8)
+    cache = memory.synthetic_cache(tmp_path / "features", rows=40, dims=8, classes=4, train=20)
     params = yaml.safe_load(memory.stage_params(tmp_path, cache, "pool1", "small").read_text())
     assert params["backbones"][memory.BACKBONE] == {"arch": "vgg_mini", "weights": "none", "layers": ["pool1"]}
     assert params["classify"]["pixels"] is False
