@@ -12,10 +12,31 @@ import warnings
 from typing import Any
 
 import numpy as np
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
-from transferlab.transfer.grid import fit_standardiser, row_blocks
+from transferlab.transfer.grid import Standardiser, fit_standardiser, row_blocks
+
+
+def _at_least(version: str, wanted: tuple[int, int]) -> bool:
+    major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in version.split(".")[:2])
+    return (major, minor) >= wanted
+
+
+# The dtype the head is fitted in. scikit-learn >= 1.9 casts lbfgs' coefficients to X's dtype
+# (LinearModelLoss.weight_intercept_raw), so float32 X stays float32 throughout: half the
+# memory of float64. Before 1.9 the coefficients stayed float64, and numpy made a float64
+# copy of a float32 X for each X @ W and G @ X: more memory than a float64 X, so keep that.
+HEAD_DTYPE = np.float32 if _at_least(sklearn.__version__, (1, 9)) else np.float64
+
+
+def standardised(X: np.ndarray, prepare: Standardiser, dtype: type = HEAD_DTYPE) -> np.ndarray:
+    """``prepare(X)`` (computed in float64) stored as ``dtype``, one row block at a time."""
+    Z = np.empty(X.shape, dtype=dtype)
+    for rows in row_blocks(len(X), X.shape[1]):
+        Z[rows] = prepare(X[rows])
+    return Z
 
 
 def softmax_head(
@@ -32,18 +53,21 @@ def softmax_head(
     X, y = train
     Xt, yt = test
     # The same ops as Pipeline(StandardScaler(), LogisticRegression()), but with the scaler's
-    # statistics from row blocks (StandardScaler.fit would hold a second train-sized float64
-    # temporary) and the one float64 copy of train scaled in place; X may be float16 cache
-    # rows. The test rows are scaled and predicted in row blocks.
+    # statistics from float64 row blocks (StandardScaler.fit would hold train-sized float64
+    # temporaries) and the scaled train rows stored in ONE HEAD_DTYPE (float32) matrix, filled
+    # a row block at a time from X (float16 cache rows, or Rows read on demand): the head's
+    # only train-sized allocation, half a float64 copy. Test rows likewise, in blocks.
     clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter == max_iter says so in the row
         t0 = time.perf_counter()
         prepare = fit_standardiser(X, scale)
-        Z = prepare(X)
+        Z = standardised(X, prepare)
         clf.fit(Z, y)
         t1 = time.perf_counter()
-        pred = np.concatenate([clf.predict(prepare(Xt[r])) for r in row_blocks(len(Xt), Xt.shape[1])])
+        pred = np.concatenate(
+            [clf.predict(standardised(Xt[r], prepare)) for r in row_blocks(len(Xt), Xt.shape[1])]
+        )
         t2 = time.perf_counter()
         train_acc = float(np.mean(clf.predict(Z) == y))
         del Z
