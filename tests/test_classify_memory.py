@@ -1,8 +1,11 @@
-"""classify's memory behaviour: the head fits in float32 without a float64 copy."""
+"""classify's memory behaviour: the head fits in float32 without a float64 copy, and the
+splits are row indices read block by block from the cache file (no copies, no resident mapping)."""
 
 from __future__ import annotations
 
+import sys
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from transferlab.transfer import heads
+from transferlab.features import Features, load_features, save_features
+from transferlab.transfer import classify, heads
+from transferlab.transfer.params import ClassifyParams
+from transferlab.transfer.rows import Rows
 
 
 def _blobs(n: int = 600, d: int = 300, classes: int = 4, seed: int = 0):
@@ -63,3 +69,67 @@ def test_softmax_head_predicts_like_the_float64_pipeline():
     ref_acc = float(np.mean(ref.predict(X[is_test].astype(np.float64)) == y[is_test]))
     assert row["test_acc"] == pytest.approx(ref_acc, abs=2 / is_test.sum())  # float32 rounding: a row or two
     assert row["dim"] == X.shape[1] and row["model"] == "softmax"
+
+
+def test_rows_select_lazily_and_read_like_numpy_indexing(tmp_path):
+    X, _, is_test = _blobs(n=97, d=11)
+    np.save(tmp_path / "x.npy", X)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    for source, from_file in ((mapped, True), (X, False), (mapped[5:50], False)):
+        rows = Rows(source)
+        assert (rows._file is not None) == from_file
+        ref = np.asarray(source)
+        train = rows[~is_test[: len(ref)]]
+        assert isinstance(train, Rows) and train.shape == (int((~is_test[: len(ref)]).sum()), 11)
+        np.testing.assert_array_equal(np.asarray(train), ref[~is_test[: len(ref)]])
+        fold = np.array([7, 3, 4, 5, 0, 20])  # unsorted, with a run
+        np.testing.assert_array_equal(np.asarray(train[fold][1:4]), ref[~is_test[: len(ref)]][fold][1:4])
+        np.testing.assert_array_equal(np.asarray(rows[10:0]), ref[10:0])
+        assert np.asarray(rows[2:9], dtype=np.float64).dtype == np.float64
+        assert len(rows[::3]) == len(ref[::3]) and rows.size == ref.size and rows.ndim == 2
+    with pytest.raises(TypeError, match="slice, an index array"):
+        Rows(X)[3]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RssFile from /proc/self/status")
+def test_reading_rows_leaves_the_cache_file_out_of_the_resident_set(tmp_path):
+    def rss_file_mib() -> float:
+        line = next(x for x in Path("/proc/self/status").read_text().splitlines() if x.startswith("RssFile:"))
+        return int(line.split()[1]) / 1024
+
+    np.save(tmp_path / "x.npy", np.ones((2048, 16384), dtype=np.float16))  # 64 MiB
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    before = rss_file_mib()
+    rows = Rows(mapped)[np.arange(0, 2048, 2)]
+    total = sum(float(np.asarray(rows[lo : lo + 128], dtype=np.float32).sum()) for lo in range(0, len(rows), 128))
+    assert total == 1024 * 16384
+    assert rss_file_mib() - before < 8  # through the mapping, the half read would add 32 MiB
+    float(mapped[::2].sum(dtype=np.float32))
+    assert rss_file_mib() - before > 24  # ... as reading the memmap itself does
+
+
+def test_run_passes_row_selections_not_copies_and_matches_in_memory_arrays(tmp_path, monkeypatch):
+    X, labels, is_test = _blobs(n=240, d=40, classes=3, seed=2)
+    meta = {"dataset": "toy", "backbone": "toynet", "classes": ["a", "b", "c"]}
+    save_features(tmp_path / "cache", {"pool1": X}, labels, is_test, meta)
+    params = ClassifyParams(kernels=("linear", "rbf"), C=(1.0,), n_components=(None, 0.95), cv_folds=2)
+    in_memory = classify.run(Features({"pool1": X}, labels, is_test, meta), ["pool1"], params, 0)
+
+    seen = []
+    real_run_grid = classify.run_grid
+
+    def spy(layer, train, test, *args, **kwargs):
+        seen.append((train[0], test[0]))
+        return real_run_grid(layer, train, test, *args, **kwargs)
+
+    monkeypatch.setattr(classify, "run_grid", spy)
+    mapped = classify.run(load_features(tmp_path / "cache", mmap=True), ["pool1"], params, 0)
+    (train, test), = seen
+    assert isinstance(train, Rows) and train._file is not None
+    np.testing.assert_array_equal(train.index, np.flatnonzero(~is_test))
+    np.testing.assert_array_equal(test.index, np.flatnonzero(is_test))
+    strip = ("fit_seconds", "predict_seconds", "transform_seconds")
+    assert [{k: v for k, v in r.items() if k not in strip} for r in mapped.rows] == [
+        {k: v for k, v in r.items() if k not in strip} for r in in_memory.rows
+    ]
+    assert mapped.head_rows[0]["test_acc"] == in_memory.head_rows[0]["test_acc"]

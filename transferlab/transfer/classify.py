@@ -22,6 +22,7 @@ from transferlab.feature_cache import Features
 from transferlab.transfer.grid import Preprocessing, row_blocks, run_grid
 from transferlab.transfer.heads import softmax_head
 from transferlab.transfer.params import ClassifyParams
+from transferlab.transfer.rows import Rows
 
 PIXELS = "pixels"  # the layer name of the raw-pixel baseline rows
 
@@ -41,8 +42,8 @@ def check_layers(layers: Sequence[str], meta: Mapping[str, Any], cache: str, bac
             )
 
 
-def check_finite(x: np.ndarray, name: str) -> np.ndarray:
-    """``x`` itself (e.g. the float16 memmap), after checking it block by block for NaN/inf (float16 overflow)."""
+def check_finite(x: np.ndarray | Rows, name: str) -> np.ndarray | Rows:
+    """``x`` itself (e.g. the float16 cache's Rows), after checking it block by block for NaN/inf (float16 overflow)."""
     for rows in row_blocks(len(x), x.shape[1] if x.ndim == 2 else 1):
         if not np.isfinite(x[rows]).all():
             raise UserError(
@@ -121,8 +122,10 @@ def run(
     preps: dict[tuple[str, str], Any] = {}
     head_rows: list[dict[str, Any]] = []
     for layer in layers:
-        X = check_finite(features.feats[layer], layer)  # stays float16 (memory-mapped by the stage)
-        train, test = X[~is_test], X[is_test]  # float16 copies: half the float32 size
+        # Rows: the splits (and CV folds) are row indices into the float16 cache, whose rows
+        # are read a block at a time where used, never copied or made resident whole
+        X = check_finite(Rows(features.feats[layer]), layer)
+        train, test = X[~is_test], X[is_test]
         grid = run_grid(layer, (train, y), (test, yt), params, seed)
         rows += grid.rows
         preds += grid.predictions

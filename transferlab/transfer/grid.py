@@ -17,13 +17,15 @@ SVC computes its own kernel; with ``linear_impl`` auto, ``LinearSVC`` takes the 
 kernel above ``LINEAR_SVC_ABOVE`` samples. The row says which estimator ran.
 
 Memory: on the precomputed path the features are never materialised in float64. The
-caller passes the float16 cache (memory-mapped, or row subsets of it); the Gram matrices
-are built from row blocks of about ``BLOCK_BYTES`` converted to float64 and standardised
-one at a time (the scaler is fitted with ``StandardScaler.partial_fit`` over the same
-blocks), and PCA is done on the centred Gram matrix itself (its eigenvectors give the
-principal-component scores: the same subspace, variance ratios and component count as
-``PCA(n_components=fraction)`` with an exact solver). Peak memory is then the float16
-rows plus a few n x n matrices, not several float64 copies of an n x D matrix.
+caller passes the float16 cache's rows as :class:`~transferlab.transfer.rows.Rows` (row
+indices into the cache file, read only where a block is converted; the CV folds index
+them further) or as arrays; the Gram matrices are built from row blocks of about
+``BLOCK_BYTES`` converted to float64 and standardised one at a time (the scaler is fitted
+with ``StandardScaler.partial_fit`` over the same blocks), and PCA is done on the centred
+Gram matrix itself (its eigenvectors give the principal-component scores: the same
+subspace, variance ratios and component count as ``PCA(n_components=fraction)`` with an
+exact solver). Peak memory is then a few n x n matrices and a row block or two, not
+several float64 copies of an n x D matrix.
 """
 
 from __future__ import annotations
