@@ -5,7 +5,9 @@ per layer) is written with one wide layer of ``--mem-rows`` x ``--mem-dims`` (a 
 signal plus noise, ``--mem-classes`` classes, so PCA(0.95) and the SVMs have work to do),
 or an existing cache is given with ``--mem-features`` (its widest layer is used). Then
 ``python -m stages.classify`` runs on it and its peak RSS is read from ``getrusage`` (its
-own ``ru_maxrss``: anonymous memory plus the resident pages of the memory-mapped features).
+own ``ru_maxrss``: anonymous memory plus the resident pages of any mapped file; the stage
+reads feature rows with file reads (``transfer.rows.Rows``), so the kernel's page cache,
+which then holds the file, shared and reclaimable, is not part of it).
 Target: peak RSS <= 2 x the float32 size of the feature matrix. The stage's start-up alone
 (same interpreter: ``import stages.classify`` and reading the same params.yaml, whose
 whole-file check imports more) is measured too, so both the raw ratio and the increment
