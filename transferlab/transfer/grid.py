@@ -176,16 +176,19 @@ def gram_pca(
     ``U_k sqrt(lam_k)`` (PCA's ``transform`` up to the sign of each component, which no
     kernel sees), and the eval scores ``Gec U_k / sqrt(lam_k)``. Returns (scores Gram,
     eval-vs-train scores Gram, their squared row norms, the scores' overall variance,
-    components kept, variance ratio kept).
+    components kept, variance ratio kept). ``G`` and ``Ge`` are centred in place (memory):
+    they are garbage afterwards.
     """
     n = len(G)
     # rank: the components an exact PCA solver returns
     lam, U, row_mean, total_mean = centred_eigh(G, rank=min(n, n_features))
-    Gec = Ge - Ge.mean(axis=1)[:, None]
+    Gec = Ge
+    Gec -= Ge.mean(axis=1)[:, None]
     Gec -= row_mean[None, :]
     Gec += total_mean
     k = pca_components(lam, fraction)
-    Uk, lk = U[:, :k], lam[:k]
+    Uk, lk = np.ascontiguousarray(U[:, :k]), lam[:k]
+    del U
     P = Uk * np.sqrt(lk)
     Pe = (Gec @ Uk) / np.sqrt(np.where(lk > 0, lk, 1.0))
     var = float(lk.sum()) / (n * k)  # scores have zero mean per component
