@@ -149,3 +149,126 @@ def test_count_nonfinite_float16():
     with np.errstate(over="ignore"):
         overflowed = np.float32([7e4, 1.0]).astype(np.float16)
     assert count_nonfinite(overflowed) == 1  # 7e4 > float16 max: inf
+
+
+def _reference_batch_by_batch(backbone, images, layers, batch_size, pool="none", pool_size=1):
+    """What the extraction computes, one batch at a time with no store or file in between."""
+    from transferlab.features import _write, feature_extractor, network_input, pool_map
+
+    extractor = feature_extractor(backbone, layers, CPU)
+    blocks = {layer: [] for layer in layers}
+    with torch.inference_mode():
+        for lo in range(0, len(images), batch_size):
+            out = extractor(network_input(backbone, images[lo : lo + batch_size], CPU))
+            for layer in layers:
+                y = pool_map(out[layer], pool, pool_size)
+                rows = np.empty((len(y), int(np.prod(y.shape[1:]))), dtype=np.float16)
+                _write(rows, y)
+                blocks[layer].append(rows)
+    backbone.model.to(memory_format=torch.contiguous_format)
+    return {layer: np.concatenate(b) for layer, b in blocks.items()}
+
+
+@pytest.mark.parametrize("pool, size", [("none", 1), ("avg", 2)])
+def test_streamed_features_are_byte_identical(mini, tmp_path, pool, size):
+    """out_dir: each layer's .npy written batch by batch is the file np.save writes, with the values of a batch-by-batch reference."""
+    images = _images(11, 28, 1, seed=3)  # 3 batches of 4, the last one short
+    layers = ["pool1", "pool3", "fc7"]
+    kw = {"batch_size": 4, "device": CPU, "pool": pool, "pool_size": size, "progress": False}
+    in_memory, stats = extract_features(mini, images, layers, **kw)
+    streamed, streamed_stats = extract_features(mini, images, layers, out_dir=tmp_path / "f", **kw)
+    want = _reference_batch_by_batch(mini, images, layers, 4, pool, size)
+    assert streamed_stats["layers"] == stats["layers"]
+    for layer in layers:
+        assert isinstance(streamed[layer], np.memmap) and not streamed[layer].flags.writeable
+        assert streamed[layer].tobytes() == in_memory[layer].tobytes() == want[layer].tobytes()
+        np.save(tmp_path / "saved.npy", in_memory[layer])
+        assert (tmp_path / "f" / f"{layer}.npy").read_bytes() == (tmp_path / "saved.npy").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == ["fc7.npy", "pool1.npy", "pool3.npy"]
+
+
+def test_save_features_keeps_streamed_layers_in_place(mini, tmp_path):
+    """save_features into the directory the layers were streamed to adds labels/split/meta and leaves those files be."""
+    images = _images(6, 28, 1)
+    feats, stats = extract_features(mini, images, ["pool2", "fc7"], batch_size=4, device=CPU, progress=False, out_dir=tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    labels, is_test = np.arange(6) % 2, np.arange(6) >= 4
+    save_features(tmp_path, feats, labels, is_test, {"layers": stats["layers"]})
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    np.testing.assert_array_equal(feats["fc7"], load_features(tmp_path).feats["fc7"])  # the memmap still reads fine
+    other = tmp_path / "other"  # a memmap of some other file is saved like any array
+    save_features(other, feats, labels, is_test, {})
+    assert (other / "pool2.npy").read_bytes() == before["pool2.npy"]
+
+
+def test_row_writer_matches_np_save_and_checks_rows(tmp_path):
+    from transferlab.feature_cache import RowWriter
+
+    arr = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float16)
+    writer = RowWriter(tmp_path / "a.npy", np.int64(7), np.int64(5))  # numpy ints: the header must still say (7, 5)
+    writer.write(arr[:3])
+    writer.write(arr[3:])
+    got = writer.close()
+    np.save(tmp_path / "b.npy", arr)
+    assert (tmp_path / "a.npy").read_bytes() == (tmp_path / "b.npy").read_bytes()
+    np.testing.assert_array_equal(got, arr)
+    short = RowWriter(tmp_path / "c.npy", 7, 5)
+    short.write(arr[:2])
+    with pytest.raises(ValueError, match="2 of 7 rows"):
+        short.close()
+    wrong = RowWriter(tmp_path / "d.npy", 2, 5)
+    with pytest.raises(ValueError, match="float16"):
+        wrong.write(arr[:2].astype(np.float32))
+    with pytest.raises(ValueError, match="more than the 2 rows"):
+        wrong.write(arr[:3])
+    wrong.discard()
+    assert not (tmp_path / "d.npy").exists()
+
+
+def test_failure_mid_extraction_leaves_no_output(mini, tmp_path, monkeypatch):
+    """An error while writing batch 2 reaches the caller unchanged; no layer file is left, and the stage's atomic output stays absent."""
+    from transferlab import features
+    from transferlab.data.prepared import PreparedDataset, save_prepared
+    from transferlab.extraction import ExtractParams, extract_prepared
+    from transferlab.io import atomic_dir
+
+    real_write, calls = features._write, []
+
+    def failing_write(rows, y):
+        calls.append(len(rows))
+        if len(calls) == 4:  # 3 layers: the second batch's first layer
+            raise UserError("disk full while writing features")
+        real_write(rows, y)
+
+    monkeypatch.setattr(features, "_write", failing_write)
+    images = _images(10, 28, 1)
+    with pytest.raises(UserError, match="^disk full while writing features$"):
+        extract_features(mini, images, ["pool1", "pool3", "fc7"], batch_size=4, device=CPU, progress=False, out_dir=tmp_path / "f")
+    assert list((tmp_path / "f").iterdir()) == []
+    assert mini.model.features[0].weight.is_contiguous()
+
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    ds = PreparedDataset(images, np.arange(10) % 2, np.arange(10) >= 8, ("a", "b"), {"name": "toy"})
+    save_prepared(ds, prepared)
+    calls.clear()
+    out = tmp_path / "features"
+    with pytest.raises(UserError, match="disk full"), atomic_dir(out) as tmp:
+        extract_prepared(mini, prepared, ["pool1", "pool3", "fc7"], ExtractParams(batch_size=4), tmp, device=CPU, progress=False)
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["f", "prepared"]
+
+
+def test_float16_overflow_is_reported_per_layer(mini, tmp_path):
+    """Values beyond float16's range are counted batch by batch as written, and reported once per layer."""
+    import copy
+
+    from transferlab.features import count_nonfinite
+
+    big = copy.deepcopy(mini)
+    with torch.no_grad():
+        big.model.features[0].weight.mul_(1e6)  # pool1's activations far beyond 65504
+    with pytest.warns(UserWarning, match=r"layer pool1: \d+ feature values overflow float16") as caught:
+        feats, _ = extract_features(big, _images(6, 28, 1), ["pool1"], batch_size=4, device=CPU, progress=False, out_dir=tmp_path)
+    count = int(str(caught[0].message).split()[2])
+    assert count == count_nonfinite(np.asarray(feats["pool1"])) > 0
+

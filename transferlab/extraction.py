@@ -45,7 +45,11 @@ def extract_prepared(
     device: torch.device,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """The per-image part of :func:`extract_dataset` (read, preprocess, forward, write) for a loaded backbone."""
+    """The per-image part of :func:`extract_dataset` (read, preprocess, forward, write) for a loaded backbone.
+
+    Each layer's features stream into ``out_dir`` batch by batch as they are computed (see
+    ``extract_features``' ``out_dir``); ``save_features`` then adds labels, split and meta.json.
+    """
     ds = load_prepared(prepared_dir)
     feats, stats = extract_features(
         backbone,
@@ -56,6 +60,7 @@ def extract_prepared(
         pool=cfg.pool,
         pool_size=cfg.pool_size,
         progress=progress,
+        out_dir=out_dir,
     )
     meta = {
         "dataset": ds.name,

@@ -7,13 +7,16 @@ A directory::
     is_test.npy   bool (N,)
     meta.json     layers -> {file, dim, shape (C, H, W before pooling/flattening), node}, plus caller meta
 
-so classifier sweeps and t-SNE never run the network again. Kept apart from
+so classifier sweeps and t-SNE never run the network again. A layer's file can be
+written batch by batch as it is computed (:class:`RowWriter`), with the bytes ``np.save``
+writes for the whole array. Kept apart from
 :mod:`transferlab.features` (the extraction) so the stages that only read features do not
 import torch (about 650 MB of RSS and seconds of start-up per stage).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -26,6 +29,61 @@ from transferlab.io import read_json, write_json
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _RESERVED = {"labels", "is_test", "meta"}
+
+
+class RowWriter:
+    """A float16 (n, d) ``.npy`` file written block of rows by block of rows, in order.
+
+    The file ends up byte for byte what ``np.save`` writes for the whole array (same
+    header), without the array ever being in memory. :meth:`close` checks that all ``n``
+    rows came and returns the file as a read-only memmap, which :func:`save_features`
+    leaves in place; :meth:`discard` closes and removes an unfinished file.
+    """
+
+    def __init__(self, path: str | Path, n: int, d: int) -> None:
+        self.path = Path(path)
+        self.shape = (int(n), int(d))  # Python ints: the header holds their repr
+        self.rows = 0
+        header = np.lib.format.header_data_from_array_1_0(np.empty((0, self.shape[1]), dtype=np.float16))
+        self._fh = self.path.open("wb")
+        np.lib.format.write_array_header_1_0(self._fh, {**header, "shape": self.shape})
+
+    def write(self, rows: np.ndarray) -> None:
+        """Append ``rows``: float16 (b, d), the next b rows of the array."""
+        if rows.dtype != np.float16 or rows.ndim != 2 or rows.shape[1] != self.shape[1]:
+            raise ValueError(f"{self.path.name}: rows must be float16 (b, {self.shape[1]}), got {rows.dtype} {rows.shape}")
+        if self.rows + len(rows) > self.shape[0]:
+            raise ValueError(f"{self.path.name}: more than the {self.shape[0]} rows announced")
+        self._fh.write(np.ascontiguousarray(rows).data)
+        self.rows += len(rows)
+
+    def close(self) -> np.ndarray:
+        """Finish the file; return it as a read-only memmap (float16 (n, d))."""
+        self._fh.close()
+        if self.rows != self.shape[0]:
+            raise ValueError(f"{self.path.name}: {self.rows} of {self.shape[0]} rows written")
+        return np.load(self.path, mmap_mode="r")
+
+    def discard(self) -> None:
+        """Close and remove the file (after a failure part-way)."""
+        self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _already_saved(arr: np.ndarray, target: Path) -> bool:
+    """Whether ``arr`` is all of the ``.npy`` file ``target``, mapped (e.g. as :meth:`RowWriter.close` returns it).
+
+    Saving it again would truncate the file under its own mapping, and is not needed.
+    """
+    filename = getattr(arr, "filename", None)
+    if not isinstance(arr, np.memmap) or filename is None or not target.is_file():
+        return False
+    return (
+        os.path.samefile(filename, target)
+        and arr.dtype == np.float16
+        and arr.flags.c_contiguous
+        and arr.offset + arr.nbytes == target.stat().st_size
+    )
 
 
 class Features(NamedTuple):
@@ -46,6 +104,8 @@ def save_features(
 ) -> None:
     """Write the feature cache into ``path_dir`` (use ``transferlab.io.atomic_dir`` around it).
 
+    A layer array that already is its file there (the memmap :class:`RowWriter` returns,
+    e.g. from ``extract_features(..., out_dir=path_dir)``) is left as it is.
     ``meta`` is stored as given, except ``layers``: a mapping there (e.g. the ``layers``
     of :func:`extract_features`' stats) is merged into the per-layer records; a list is
     kept as ``layer_order``.
@@ -63,7 +123,9 @@ def save_features(
             raise ValueError(f"layer name {layer!r} cannot be a file name in the feature cache")
         if arr.ndim != 2 or len(arr) != n:
             raise ValueError(f"features of {layer!r} must be (N={n}, D), got {arr.shape}")
-        np.save(path_dir / f"{layer}.npy", np.ascontiguousarray(arr, dtype=np.float16))
+        target = path_dir / f"{layer}.npy"
+        if not _already_saved(arr, target):
+            np.save(target, np.ascontiguousarray(arr, dtype=np.float16))
         records[layer] = {**dict(info.get(layer, {})), "file": f"{layer}.npy", "dim": int(arr.shape[1])}
     np.save(path_dir / "labels.npy", np.asarray(labels, dtype=np.int64))
     np.save(path_dir / "is_test.npy", np.asarray(is_test, dtype=bool))

@@ -5,8 +5,12 @@
 mode, inference mode; channels_last on CPU and CUDA, mixed precision on CUDA, via
 ``transferlab.device``). Conv maps can be pooled spatially (adaptive avg/max to
 ``pool_size`` x ``pool_size``) before flattening; every layer is stored as float16 (N, D),
-written batch by batch into one array per layer (a single copy converts dtype and memory
-layout). Where the images need no resizing, the input is normalised by a table lookup
+written batch by batch (a single copy converts dtype and memory layout), and checked for
+float16 overflow on the batch just written. The extract stage streams each batch's rows
+straight into the layer's ``.npy`` file (``out_dir``) instead of filling an N x D array
+(page faults), scanning it for overflow and saving it afterwards: three passes over all
+the features that cost vgg_mini at 28 px about a third of its forward time on 2 cores.
+Where the images need no resizing, the input is normalised by a table lookup
 (:func:`network_input`), the same values as ``Backbone.preprocess`` at a fraction of the cost.
 
 The on-disk cache (``Features``, ``save_features``, ``load_features``) lives in
@@ -19,6 +23,7 @@ import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
 from transferlab.errors import UserError
 from transferlab.feature_cache import Features as Features
+from transferlab.feature_cache import RowWriter
 from transferlab.feature_cache import load_features as load_features
 from transferlab.feature_cache import save_features as save_features
 from transferlab.models.backbone import Backbone
@@ -109,6 +115,7 @@ def extract_features(
     pool: str = "none",
     pool_size: int = 1,
     progress: bool = True,
+    out_dir: str | Path | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Features of ``images`` (uint8 N,H,W,C) at every cut point in ``layers``, one pass per batch.
 
@@ -116,6 +123,12 @@ def extract_features(
     device, and per layer its FX node, shape before pooling (C, H, W) and dim D. The
     backbone's model is moved to ``device`` and left there, in the train/eval mode it came
     in and the contiguous memory format.
+
+    With ``out_dir``, each layer is written batch by batch into ``out_dir/<layer>.npy``
+    (the file ``save_features`` would write, byte for byte) and returned as a read-only
+    memmap of it, so memory holds one batch of rows per layer instead of N; if anything
+    fails part-way, the layer files begun here are removed. Values that overflow float16
+    (inf/NaN) are counted as they are written and reported in one warning per layer.
     """
     layers = resolve_layers(backbone, layers)
     if pool not in POOL_CHOICES:
@@ -130,8 +143,12 @@ def extract_features(
 
     model = backbone.model
     was_training = model.training
-    feats: dict[str, np.ndarray] = {}
+    stores: dict[str, _LayerStore] = {}
     shapes: dict[str, list[int]] = {}
+    nonfinite = dict.fromkeys(layers, 0)
+    folder = None if out_dir is None else Path(out_dir)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
         extractor = feature_extractor(backbone, layers, device)
@@ -144,22 +161,27 @@ def extract_features(
                 out = extractor(network_input(backbone, images[lo:hi], device, table))
                 for layer in layers:
                     y = out[layer]
-                    if layer not in feats:
+                    if layer not in stores:
                         shapes[layer] = list(y.shape[1:])
                     if pool != "none":  # pooled in float32 (CUDA maps are float16 under autocast)
                         y = pool_map(y.float(), pool, pool_size)
-                    if layer not in feats:
-                        feats[layer] = np.empty((n, int(np.prod(y.shape[1:]))), dtype=np.float16)
-                    _write(feats[layer][lo:hi], y)
+                    if layer not in stores:
+                        path = None if folder is None else folder / f"{layer}.npy"
+                        stores[layer] = _LayerStore(n, int(np.prod(y.shape[1:])), batch_size, path)
+                    nonfinite[layer] += stores[layer].put(lo, y)
                 bar.update(hi - lo)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
+        feats = {layer: store.finish() for layer, store in stores.items()}
+    except BaseException:
+        for store in stores.values():
+            store.discard()
+        raise
     finally:
         model.train(was_training)
         model.to(memory_format=torch.contiguous_format)
     seconds = time.perf_counter() - start
-    for layer, arr in feats.items():
-        bad = count_nonfinite(arr)
+    for layer, bad in nonfinite.items():
         if bad:
             warnings.warn(f"layer {layer}: {bad} feature values overflow float16", stacklevel=2)
     stats = {
@@ -176,6 +198,30 @@ def extract_features(
         },
     }
     return feats, stats
+
+
+class _LayerStore:
+    """Where one layer's float16 (N, D) rows go: an array in memory, or a ``.npy`` file written batch by batch."""
+
+    def __init__(self, n: int, dim: int, batch_size: int, path: Path | None) -> None:
+        self.array = np.empty((n, dim), dtype=np.float16) if path is None else None
+        self.file = None if path is None else RowWriter(path, n, dim)
+        self.batch = None if path is None else np.empty((min(n, batch_size), dim), dtype=np.float16)
+
+    def put(self, lo: int, y: torch.Tensor) -> int:
+        """Store the (B, ...) map ``y`` as rows ``lo:lo + B``; return how many values overflow float16."""
+        rows = self.batch[: len(y)] if self.batch is not None else self.array[lo : lo + len(y)]
+        _write(rows, y)
+        if self.file is not None:
+            self.file.write(rows)
+        return count_nonfinite(rows)
+
+    def finish(self) -> np.ndarray:
+        return self.file.close() if self.file is not None else self.array
+
+    def discard(self) -> None:
+        if self.file is not None:
+            self.file.discard()
 
 
 def count_nonfinite(arr: np.ndarray) -> int:
