@@ -272,3 +272,15 @@ def test_float16_overflow_is_reported_per_layer(mini, tmp_path):
     count = int(str(caught[0].message).split()[2])
     assert count == count_nonfinite(np.asarray(feats["pool1"])) > 0
 
+
+def test_row_writer_replaces_rather_than_truncates(tmp_path):
+    """Rewriting a layer file leaves a reader's mapping of the previous one intact (no truncation under it)."""
+    from transferlab.feature_cache import RowWriter
+
+    first = np.full((4, 3), 1.5, dtype=np.float16)
+    np.save(tmp_path / "a.npy", first)
+    mapped = np.load(tmp_path / "a.npy", mmap_mode="r")
+    writer = RowWriter(tmp_path / "a.npy", 2, 3)
+    writer.write(np.zeros((2, 3), dtype=np.float16))
+    assert writer.close().shape == (2, 3)
+    np.testing.assert_array_equal(mapped, first)  # truncating in place changes this under the reader (or SIGBUSes)
