@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import sklearn
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -27,13 +26,6 @@ def _blobs(n: int = 600, d: int = 300, classes: int = 4, seed: int = 0):
     X = (rng.normal(0, 0.6, (classes, d))[labels] + rng.normal(0, 1, (n, d))).astype(np.float16)
     is_test = rng.random(n) < 0.4
     return X, labels, is_test
-
-
-def test_head_dtype_is_float32_where_lbfgs_keeps_it():
-    major, minor = (int(p) for p in sklearn.__version__.split(".")[:2])
-    assert heads.HEAD_DTYPE is (np.float32 if (major, minor) >= (1, 9) else np.float64)
-    assert heads._at_least("1.10.dev0", (1, 9)) and heads._at_least("1.9.0rc1", (1, 9))
-    assert not heads._at_least("1.8.0", (1, 9))
 
 
 def test_softmax_head_fits_head_dtype_without_a_train_sized_copy(monkeypatch):

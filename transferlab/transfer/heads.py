@@ -12,23 +12,15 @@ import warnings
 from typing import Any
 
 import numpy as np
-import sklearn
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from transferlab.transfer.grid import Standardiser, fit_standardiser, row_blocks
 
-
-def _at_least(version: str, wanted: tuple[int, int]) -> bool:
-    major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in version.split(".")[:2])
-    return (major, minor) >= wanted
-
-
-# The dtype the head is fitted in. scikit-learn >= 1.9 casts lbfgs' coefficients to X's dtype
-# (LinearModelLoss.weight_intercept_raw), so float32 X stays float32 throughout: half the
-# memory of float64. Before 1.9 the coefficients stayed float64, and numpy made a float64
-# copy of a float32 X for each X @ W and G @ X: more memory than a float64 X, so keep that.
-HEAD_DTYPE = np.float32 if _at_least(sklearn.__version__, (1, 9)) else np.float64
+# The dtype the head is fitted in: scikit-learn >= 1.9 (pyproject's floor) casts lbfgs'
+# coefficients to X's dtype (LinearModelLoss.weight_intercept_raw), so float32 X stays
+# float32 throughout: half the memory of float64.
+HEAD_DTYPE = np.float32
 
 
 def standardised(X: np.ndarray, prepare: Standardiser, dtype: type = HEAD_DTYPE) -> np.ndarray:
