@@ -77,20 +77,26 @@ class RowWriter:
         self.path.unlink(missing_ok=True)
 
 
+def mapped_file(arr: np.ndarray) -> tuple[Path, int] | None:
+    """(file, data offset) when ``arr`` is a C-ordered memmap of ALL of a file's data, else None."""
+    filename = getattr(arr, "filename", None)
+    if not isinstance(arr, np.memmap) or filename is None or not arr.flags.c_contiguous:
+        return None
+    path = Path(filename)
+    try:
+        whole = path.stat().st_size == arr.offset + arr.nbytes  # a slice of a memmap keeps the file's offset
+    except OSError:
+        return None
+    return (path, int(arr.offset)) if whole else None
+
+
 def _already_saved(arr: np.ndarray, target: Path) -> bool:
     """Whether ``arr`` is all of the ``.npy`` file ``target``, mapped (e.g. as :meth:`RowWriter.close` returns it).
 
     Saving it again would truncate the file under its own mapping, and is not needed.
     """
-    filename = getattr(arr, "filename", None)
-    if not isinstance(arr, np.memmap) or filename is None or not target.is_file():
-        return False
-    return (
-        os.path.samefile(filename, target)
-        and arr.dtype == np.float16
-        and arr.flags.c_contiguous
-        and arr.offset + arr.nbytes == target.stat().st_size
-    )
+    mapped = mapped_file(arr)
+    return mapped is not None and target.is_file() and arr.dtype == np.float16 and os.path.samefile(mapped[0], target)
 
 
 class Features(NamedTuple):

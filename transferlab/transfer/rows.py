@@ -22,17 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from transferlab.feature_cache import mapped_file
+
 
 def _file_rows(x: np.ndarray) -> tuple[Path, int] | None:
-    """(file, data offset) when ``x`` is a whole C-ordered memory-mapped file, else None."""
-    if not isinstance(x, np.memmap) or x.filename is None or x.ndim != 2 or not x.flags.c_contiguous:
-        return None
-    path = Path(x.filename)
-    try:
-        whole = path.stat().st_size == x.offset + x.nbytes  # a slice of a memmap keeps the file's offset
-    except OSError:
-        return None
-    return (path, int(x.offset)) if whole else None
+    """(file, data offset) when ``x`` is a whole C-ordered 2-D memory-mapped file, else None."""
+    return mapped_file(x) if x.ndim == 2 else None
 
 
 class Rows:
