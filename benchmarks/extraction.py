@@ -17,13 +17,21 @@
    model is a one-off per stage and is not counted; decoding happens in ``prepare`` and
    is reported as its own images/s.
 
-Defaults take a few minutes on a 2-core CPU; the ``--extract-*`` options scale it up.
+Timing: the runs behind a ratio take turns, round after round (at least
+``--extract-min-rounds``, until ``--extract-min-seconds``), and each figure is the median of
+its per-round ratios, with their range and the best-of-each ratio in the detail. On a shared
+machine the speed drifts by 20% between minutes; taking turns makes a drift hit both sides of
+a ratio alike, and the median ignores a round spoiled by a neighbour. The matmul ceiling is
+timed in the same rounds as the model it is compared with.
+
+Defaults take about five minutes on a 2-core CPU; the ``--extract-*`` options scale it up.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -59,8 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--extract-large-archs", nargs="*", default=["vgg16"], help="torchvision archs at 224 px, weights none (none: skip)"
     )
     group.add_argument(
-        "--extract-min-seconds", type=float, default=3.0, help="repeat each timing until this long; the best run counts"
+        "--extract-min-seconds", type=float, default=10.0, help="repeat the rounds of each comparison until this long"
     )
+    group.add_argument("--extract-min-rounds", type=int, default=5, help="at least this many rounds per comparison")
 
 
 @dataclasses.dataclass
@@ -94,34 +103,73 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def best_seconds(fns: Sequence[Callable[[], object]], device: torch.device, min_seconds: float) -> list[float]:
-    """Fastest run of each of ``fns``, taking turns until ``min_seconds`` in all (at least once each).
+@dataclasses.dataclass(frozen=True)
+class Rounds:
+    """How long each comparison may take: at least ``min_rounds`` rounds, until ``min_seconds`` in all."""
+
+    min_seconds: float
+    min_rounds: int
+
+
+def timed_rounds(fns: Sequence[Callable[[], object]], device: torch.device, rounds: Rounds) -> list[list[float]]:
+    """Seconds of each of ``fns`` in each round: the fns take turns, one run each per round.
 
     Taking turns means a change of load on a shared machine hits the runs of a ratio alike.
     """
     runs: list[list[float]] = [[] for _ in fns]
-    while not runs[0] or sum(map(sum, runs)) < min_seconds:
+    while len(runs[0]) < max(1, rounds.min_rounds) or sum(map(sum, runs)) < rounds.min_seconds:
         for fn, times in zip(fns, runs, strict=True):
             _sync(device)
             start = time.perf_counter()
             fn()
             _sync(device)
             times.append(time.perf_counter() - start)
-    return [min(times) for times in runs]
+    return runs
 
 
-def matmul_ceiling(device: torch.device, min_seconds: float) -> tuple[float, str]:
-    """Best dense matmul GFLOP/s here (float32 on CPU, float16 on CUDA as AMP runs), and per size."""
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
-    gen = torch.Generator().manual_seed(0)
-    pairs = {n: [torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2)] for n in MATMUL_SIZES}
-    fns = [lambda a=a, b=b: torch.mm(a, b) for a, b in pairs.values()]
-    for fn in fns:
-        fn()
-    seconds = best_seconds(fns, device, min_seconds)
-    per_size = {n: 2 * n**3 / t / 1e9 for n, t in zip(pairs, seconds, strict=True)}
-    detail = ", ".join(f"{n}^3: {g:.1f}" for n, g in per_size.items())
-    return max(per_size.values()), f"{dtype} torch.mm GFLOP/s by size ({detail}); {torch.get_num_threads()} threads"
+@dataclasses.dataclass(frozen=True)
+class Ratio:
+    """A ratio measured once per round: its median (the figure), range and the ratio of the best runs."""
+
+    median: float
+    low: float
+    high: float
+    of_best: float
+    rounds: int
+
+    @classmethod
+    def per_round(cls, numerators: Sequence[float], denominators: Sequence[float], *, higher_is_better: bool) -> Ratio:
+        """numerator / denominator per round; ``of_best`` pairs the best of each (max if higher is better, else min)."""
+        ratios = [a / b for a, b in zip(numerators, denominators, strict=True)]
+        best = max if higher_is_better else min
+        return cls(statistics.median(ratios), min(ratios), max(ratios), best(numerators) / best(denominators), len(ratios))
+
+    def describe(self, scale: float = 1.0, unit: str = "") -> str:
+        f = lambda v: f"{scale * v:.3g}{unit}"  # noqa: E731
+        return f"median of {self.rounds} rounds, range {f(self.low)}-{f(self.high)}, best-of-each {f(self.of_best)}"
+
+
+class MatmulProbe:
+    """Dense matmuls of a few sizes (float32 on CPU, float16 on CUDA as AMP runs): the practical ceiling."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.dtype = torch.float16 if device.type == "cuda" else torch.float32
+        gen = torch.Generator().manual_seed(0)
+        pairs = [[torch.randn(n, n, generator=gen).to(device, self.dtype) for _ in range(2)] for n in MATMUL_SIZES]
+        self.fns: list[Callable[[], object]] = [lambda a=a, b=b: torch.mm(a, b) for a, b in pairs]
+        for fn in self.fns:
+            fn()
+
+    def per_round(self, runs: Sequence[Sequence[float]]) -> list[float]:
+        """The ceiling of each round: the best GFLOP/s over the sizes, from ``runs`` (one list per size)."""
+        return [max(2 * n**3 / t / 1e9 for n, t in zip(MATMUL_SIZES, ts, strict=True)) for ts in zip(*runs, strict=True)]
+
+    def describe(self, ceilings: Sequence[float]) -> str:
+        sizes = ", ".join(f"{n}^3" for n in MATMUL_SIZES)
+        return (
+            f"{self.dtype} torch.mm, best of {sizes} per round, median of {len(ceilings)} rounds "
+            f"(range {min(ceilings):.1f}-{max(ceilings):.1f}); {torch.get_num_threads()} threads"
+        )
 
 
 def forward_only(case: Case, device: torch.device) -> Callable[[], None]:
@@ -141,52 +189,59 @@ def forward_only(case: Case, device: torch.device) -> Callable[[], None]:
     return forward_all
 
 
-def one_pass_vs_per_layer(case: Case, device: torch.device, min_seconds: float, macs: Mapping[str, int]) -> Figure:
+def one_pass_vs_per_layer(case: Case, device: torch.device, rounds: Rounds, macs: Mapping[str, int]) -> Figure:
     """Item 1: all layers in one pass vs one pruned pass per layer, on the same images."""
     layers = list(case.backbone.cut_points)
     images = case.images[: case.per_layer_images]
     run = {"batch_size": case.batch_size, "device": device, "progress": False}
     extract_features(case.backbone, images[: case.batch_size], layers, **run)  # warm-up
-    t_one, t_sep = best_seconds(
+    t_one, t_sep = timed_rounds(
         [
             lambda: extract_features(case.backbone, images, layers, **run),
             lambda: [extract_features(case.backbone, images, [layer], **run) for layer in layers],
         ],
         device,
-        min_seconds,
+        rounds,
     )
-    speedup, ideal = t_sep / t_one, ideal_speedup(macs)
+    speedup, ideal = Ratio.per_round(t_sep, t_one, higher_is_better=False), ideal_speedup(macs)
     bound = ONE_PASS_SHARE * ideal
     gmacs = ", ".join(f"{layer} {m / 1e9:.3g}" for layer, m in macs.items())
     detail = (
-        f"{len(images)} images, batch {case.batch_size}: one pass {t_one:.2f} s, "
-        f"{len(layers)} per-layer passes {t_sep:.2f} s; ideal {ideal:.2f}x from GMACs input->cut ({gmacs})"
+        f"{len(images)} images, batch {case.batch_size}: one pass {statistics.median(t_one):.2f} s, "
+        f"{len(layers)} per-layer passes {statistics.median(t_sep):.2f} s ({speedup.describe(unit='x')}); "
+        f"ideal {ideal:.2f}x from GMACs input->cut ({gmacs})"
     )
     target = f">= {ONE_PASS_SHARE:g} x ideal {ideal:.2f}x = {bound:.2f}x"
-    return Figure(f"one pass vs per layer, {case.label}", speedup, "x", target, speedup >= bound, detail)
+    return Figure(f"one pass vs per layer, {case.label}", speedup.median, "x", target, speedup.median >= bound, detail)
 
 
-def ceiling_share(case: Case, images_per_second: float, macs_all: int, ceiling: float) -> Figure:
-    """Item 2a: achieved GFLOP/s of the model alone as a share of the matmul ceiling."""
-    gflops = 2 * macs_all * images_per_second / 1e9
-    share = 100 * gflops / ceiling
+def ceiling_share(case: Case, seconds: Sequence[float], ceilings: Sequence[float], macs_all: int) -> Figure:
+    """Item 2a: achieved GFLOP/s of the model alone as a share of the matmul ceiling timed in the same rounds."""
+    n = len(case.images)
+    gflops = [2 * macs_all * n / t / 1e9 for t in seconds]
+    share = Ratio.per_round(gflops, ceilings, higher_is_better=True)
     name = f"model alone / matmul ceiling, {case.label}"
     detail = (
-        f"{images_per_second:.1f} img/s x {macs_all / 1e9:.3g} GMACs x 2 = {gflops:.1f} GFLOP/s "
-        f"vs ceiling {ceiling:.1f} GFLOP/s (batch {case.batch_size})"
+        f"{n / statistics.median(seconds):.1f} img/s x {macs_all / 1e9:.3g} GMACs x 2 = "
+        f"{statistics.median(gflops):.1f} GFLOP/s vs ceiling {statistics.median(ceilings):.1f} GFLOP/s "
+        f"(batch {case.batch_size}; {share.describe(100, '%')})"
     )
     if case.at_224:
-        return at_least(name, share, CEILING_SHARE, "%", detail)
+        return at_least(name, 100 * share.median, CEILING_SHARE, "%", detail)
     target = f"none at {case.backbone.input_size} px (>= {CEILING_SHARE:g}% is stated at 224 px)"
-    return Figure(name, share, "%", target, None, detail)
+    return Figure(name, 100 * share.median, "%", target, None, detail)
 
 
-def efficiency(case: Case, device: torch.device, min_seconds: float, macs_all: int, ceiling: float) -> list[Figure]:
-    """Items 2a and 2b: the model alone, and the extract stage's work on the prepared dataset against it."""
+def efficiency(case: Case, device: torch.device, rounds: Rounds, macs_all: int) -> tuple[list[Figure], list[float]]:
+    """Items 2a and 2b: the model alone against the matmul ceiling, and the extract stage's work against
+    the model alone, all timed in the same rounds. Also returns the ceiling of each round."""
+    probe = MatmulProbe(device)
     forward_all = forward_only(case, device)
+    k = len(probe.fns)
     if case.prepared is None:
-        (seconds,) = best_seconds([forward_all], device, min_seconds)
-        return [ceiling_share(case, len(case.images) / seconds, macs_all, ceiling)]
+        runs = timed_rounds([*probe.fns, forward_all], device, rounds)
+        ceilings = probe.per_round(runs[:k])
+        return [ceiling_share(case, runs[k], ceilings, macs_all)], ceilings
     cfg = ExtractParams(batch_size=case.batch_size)
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
         out = Path(tmp) / "features"
@@ -194,16 +249,19 @@ def efficiency(case: Case, device: torch.device, min_seconds: float, macs_all: i
         def end_to_end() -> None:
             extract_prepared(case.backbone, case.prepared, list(case.backbone.cut_points), cfg, out, device=device, progress=False)
 
-        t_alone, t_e2e = best_seconds([forward_all, end_to_end], device, min_seconds)
+        runs = timed_rounds([*probe.fns, forward_all, end_to_end], device, rounds)
         written = sum(p.stat().st_size for p in out.iterdir())
+    ceilings = probe.per_round(runs[:k])
+    t_alone, t_e2e = runs[k], runs[k + 1]
     n = len(case.images)
-    alone, rate = n / t_alone, n / t_e2e
+    share = Ratio.per_round(t_alone, t_e2e, higher_is_better=False)
     detail = (
-        f"{rate:.1f} img/s end to end ({n} images in {t_e2e:.2f} s, {written / 2**20:.1f} MiB written) "
-        f"vs {alone:.1f} img/s model alone ({t_alone:.2f} s), batch {case.batch_size}"
+        f"{n / statistics.median(t_e2e):.1f} img/s end to end ({n} images in {statistics.median(t_e2e):.2f} s, "
+        f"{written / 2**20:.1f} MiB written) vs {n / statistics.median(t_alone):.1f} img/s model alone "
+        f"({statistics.median(t_alone):.2f} s), batch {case.batch_size}; {share.describe(100, '%')}"
     )
-    share = at_least(f"extract end to end / model alone, {case.label}", 100 * rate / alone, END_TO_END_SHARE, "%", detail)
-    return [ceiling_share(case, alone, macs_all, ceiling), share]
+    e2e = at_least(f"extract end to end / model alone, {case.label}", 100 * share.median, END_TO_END_SHARE, "%", detail)
+    return [ceiling_share(case, t_alone, ceilings, macs_all), e2e], ceilings
 
 
 def _random_images(n: int, side: int, channels: int) -> np.ndarray:
@@ -238,15 +296,19 @@ def _cases(args: argparse.Namespace, root: Path, figures: list[Figure]) -> list[
 def run(args: argparse.Namespace) -> list[Figure]:
     """Every figure of items 1 and 2 for vgg_mini (28 px) and each large arch (224 px)."""
     device = resolve_device(args.extract_device)
+    rounds = Rounds(args.extract_min_seconds, args.extract_min_rounds)
     figures: list[Figure] = []
-    ceiling, ceiling_detail = matmul_ceiling(device, args.extract_min_seconds)
-    figures.append(Figure(f"matmul ceiling ({device.type})", ceiling, "GFLOP/s", "-", None, ceiling_detail))
+    ceilings: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-extract-data-") as tmp:
         for case in _cases(args, Path(tmp), figures):
             print(f"extraction: {case.label} ...", flush=True)
             layers = list(case.backbone.cut_points)
             macs = cut_macs(case.backbone, layers)
             macs_all = inspect_model(feature_extractor(case.backbone, layers, torch.device("cpu")), case.backbone.input_size).macs
-            figures.append(one_pass_vs_per_layer(case, device, args.extract_min_seconds, macs))
-            figures.extend(efficiency(case, device, args.extract_min_seconds, macs_all, ceiling))
-    return figures
+            figures.append(one_pass_vs_per_layer(case, device, rounds, macs))
+            case_figures, case_ceilings = efficiency(case, device, rounds, macs_all)
+            figures.extend(case_figures)
+            ceilings.extend(case_ceilings)
+    detail = MatmulProbe(device).describe(ceilings)
+    ceiling = Figure(f"matmul ceiling ({device.type})", statistics.median(ceilings), "GFLOP/s", "-", None, detail)
+    return [ceiling, *figures]

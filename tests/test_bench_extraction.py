@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 
 import numpy as np
 import pytest
@@ -55,12 +56,14 @@ def test_run_reports_every_figure_on_tiny_inputs(mini, capsys):
     parser = argparse.ArgumentParser()
     extraction.add_arguments(parser)
     args = parser.parse_args(
-        ["--extract-small-images", "64", "--extract-small-batch", "32", "--extract-min-seconds", "0", "--extract-large-archs"]
+        ["--extract-small-images", "64", "--extract-small-batch", "32", "--extract-min-seconds", "0"]
+        + ["--extract-min-rounds", "3", "--extract-large-archs"]
     )
     figures = {f.name: f for f in extraction.run(args)}
     label = "vgg_mini, 28 px Fashion-MNIST"
     ceiling = figures["matmul ceiling (cpu)"]
     assert ceiling.unit == "GFLOP/s" and ceiling.value > 0 and ceiling.met is None
+    assert "median of 3 rounds" in ceiling.detail  # the ceiling is timed in the vgg_mini case's 3 rounds
     one = figures[f"one pass vs per layer, {label}"]
     ideal = extraction.ideal_speedup(extraction.cut_macs(mini, list(mini.cut_points)))
     assert one.unit == "x" and one.value > 0 and "ideal 3.31x" in one.target and one.met == (one.value >= 0.8 * ideal)
@@ -70,3 +73,31 @@ def test_run_reports_every_figure_on_tiny_inputs(mini, capsys):
     if not skipped:
         e2e = figures[f"extract end to end / model alone, {label}"]
         assert e2e.unit == "%" and e2e.value > 0 and e2e.met == (e2e.value >= 80) and "64 images" in e2e.detail
+        assert "median of 3 rounds" in e2e.detail
+
+
+def test_timed_rounds_take_turns_until_both_limits():
+    calls: list[str] = []
+    runs = extraction.timed_rounds(
+        [lambda: calls.append("a"), lambda: calls.append("b")], CPU, extraction.Rounds(min_seconds=0, min_rounds=3)
+    )
+    assert calls == ["a", "b"] * 3 and [len(r) for r in runs] == [3, 3] and all(t >= 0 for r in runs for t in r)
+    slow = extraction.timed_rounds([lambda: time.sleep(0.01)], CPU, extraction.Rounds(min_seconds=0.05, min_rounds=1))
+    assert len(slow[0]) >= 5 and sum(slow[0]) >= 0.05
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    # round 2 is spoiled on the denominator side: the median ignores it, the best-of pairs the fastest runs
+    ratio = extraction.Ratio.per_round([2.0, 2.2, 1.9], [1.0, 2.0, 1.0], higher_is_better=False)
+    assert ratio.median == pytest.approx(1.9) and ratio.low == pytest.approx(1.1) and ratio.high == pytest.approx(2.0)
+    assert ratio.of_best == pytest.approx(1.9) and ratio.rounds == 3
+    rates = extraction.Ratio.per_round([10.0, 30.0], [20.0, 20.0], higher_is_better=True)
+    assert rates.median == pytest.approx(1.0) and rates.of_best == pytest.approx(1.5)
+    assert rates.describe(100, "%") == "median of 2 rounds, range 50%-150%, best-of-each 150%"
+
+
+def test_matmul_probe_ceiling_is_the_best_size_of_each_round():
+    probe = extraction.MatmulProbe(CPU)
+    sizes = extraction.MATMUL_SIZES
+    runs = [[2 * n**3 / 1e9 / g for g in gflops] for n, gflops in zip(sizes, [(10, 40), (20, 30), (30, 20)], strict=True)]
+    assert probe.per_round(runs) == pytest.approx([30.0, 40.0])
