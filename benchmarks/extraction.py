@@ -145,8 +145,8 @@ class Ratio:
         return cls(statistics.median(ratios), min(ratios), max(ratios), best(numerators) / best(denominators), len(ratios))
 
     def describe(self, scale: float = 1.0, unit: str = "") -> str:
-        f = lambda v: f"{scale * v:.3g}{unit}"  # noqa: E731
-        return f"median of {self.rounds} rounds, range {f(self.low)}-{f(self.high)}, best-of-each {f(self.of_best)}"
+        low, high, best = (f"{scale * v:.3g}{unit}" for v in (self.low, self.high, self.of_best))
+        return f"median of {self.rounds} rounds, range {low}-{high}, best-of-each {best}"
 
 
 class MatmulProbe:
