@@ -20,11 +20,11 @@
 Timing: the runs behind a ratio take turns, round after round (at least
 ``--extract-min-rounds``, until ``--extract-min-seconds``), and each figure is the median of
 its per-round ratios, with their range and the best-of-each ratio in the detail. On a shared
-machine the speed drifts by 20% between minutes; taking turns makes a drift hit both sides of
+machine the speed drifts by up to 2x within a run; taking turns makes a drift hit both sides of
 a ratio alike, and the median ignores a round spoiled by a neighbour. The matmul ceiling is
 timed in the same rounds as the model it is compared with.
 
-Defaults take about five minutes on a 2-core CPU; the ``--extract-*`` options scale it up.
+Defaults take about four minutes on a 2-core CPU; the ``--extract-*`` options scale it up.
 """
 
 from __future__ import annotations
