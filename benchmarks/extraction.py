@@ -8,8 +8,8 @@
    cut), with the MACs from ``transferlab.inspect``.
 2. **Efficiency**: (a) the model alone (the same pruned graph, on pre-made input tensors,
    inference mode, channels_last; AMP on CUDA) as achieved GFLOP/s = 2 x MACs x images/s
-   against this machine's best float matmul (the practical ceiling, same threads, same
-   run). Target >= 70% at 224 px; vgg_mini's 28 px convs are reported too, without a
+   against this machine's best float matmul (the practical ceiling, same threads, timed in
+   the same rounds). Target >= 70% at 224 px; vgg_mini's 28 px convs are reported too, without a
    target. (b) the real extract work end to end (``transferlab.extraction.extract_prepared``:
    read the prepared images, preprocess, forward, write float16 features) against (a) on
    the same images and batch size. Target >= 80%, for Fashion-MNIST (small images) and a
@@ -153,21 +153,27 @@ class MatmulProbe:
     """Dense matmuls of a few sizes (float32 on CPU, float16 on CUDA as AMP runs): the practical ceiling."""
 
     def __init__(self, device: torch.device) -> None:
-        self.dtype = torch.float16 if device.type == "cuda" else torch.float32
+        dtype = self.dtype(device)
         gen = torch.Generator().manual_seed(0)
-        pairs = [[torch.randn(n, n, generator=gen).to(device, self.dtype) for _ in range(2)] for n in MATMUL_SIZES]
+        pairs = [[torch.randn(n, n, generator=gen).to(device, dtype) for _ in range(2)] for n in MATMUL_SIZES]
         self.fns: list[Callable[[], object]] = [lambda a=a, b=b: torch.mm(a, b) for a, b in pairs]
         for fn in self.fns:
             fn()
 
-    def per_round(self, runs: Sequence[Sequence[float]]) -> list[float]:
+    @staticmethod
+    def dtype(device: torch.device) -> torch.dtype:
+        return torch.float16 if device.type == "cuda" else torch.float32
+
+    @staticmethod
+    def per_round(runs: Sequence[Sequence[float]]) -> list[float]:
         """The ceiling of each round: the best GFLOP/s over the sizes, from ``runs`` (one list per size)."""
         return [max(2 * n**3 / t / 1e9 for n, t in zip(MATMUL_SIZES, ts, strict=True)) for ts in zip(*runs, strict=True)]
 
-    def describe(self, ceilings: Sequence[float]) -> str:
+    @staticmethod
+    def describe(device: torch.device, ceilings: Sequence[float]) -> str:
         sizes = ", ".join(f"{n}^3" for n in MATMUL_SIZES)
         return (
-            f"{self.dtype} torch.mm, best of {sizes} per round, median of {len(ceilings)} rounds "
+            f"{MatmulProbe.dtype(device)} torch.mm, best of {sizes} per round, median of {len(ceilings)} rounds "
             f"(range {min(ceilings):.1f}-{max(ceilings):.1f}); {torch.get_num_threads()} threads"
         )
 
@@ -309,6 +315,6 @@ def run(args: argparse.Namespace) -> list[Figure]:
             case_figures, case_ceilings = efficiency(case, device, rounds, macs_all)
             figures.extend(case_figures)
             ceilings.extend(case_ceilings)
-    detail = MatmulProbe(device).describe(ceilings)
+    detail = MatmulProbe.describe(device, ceilings)
     ceiling = Figure(f"matmul ceiling ({device.type})", statistics.median(ceilings), "GFLOP/s", "-", None, detail)
     return [ceiling, *figures]
