@@ -145,7 +145,9 @@ def test_count_nonfinite_float16():
 
     values = np.array([[0.0, -1.5, 65504.0, -65504.0], [np.inf, -np.inf, np.nan, 6e-8]], dtype=np.float16)
     assert count_nonfinite(values) == 3
-    assert count_nonfinite(values[:1].copy()) == 0
+    assert count_nonfinite(values[:1].copy()) == 0  # negative values, all finite: the second pass
+    assert count_nonfinite(np.float16([0.0, 1.0, 65504.0])) == 0  # non-negative: decided by one max
+    assert count_nonfinite(np.float16([-0.0, np.inf, 2.0])) == 1
     with np.errstate(over="ignore"):
         overflowed = np.float32([7e4, 1.0]).astype(np.float16)
     assert count_nonfinite(overflowed) == 1  # 7e4 > float16 max: inf

@@ -87,22 +87,27 @@ def network_input(
 
     The values are ``backbone.preprocess``'s. On the CPU, when the images need no resizing
     (shorter side = the backbone's resize size, e.g. Fashion-MNIST for vgg_mini), the
-    centre crop is a slice of the uint8 images and normalising is one ``np.take`` per pixel
-    from ``table`` (:func:`pixel_table`), written straight in channels_last order: one pass
-    instead of five over the float batch (about 10x less time for vgg_mini's input). Otherwise (and on GPUs, which do it fast) the
-    uint8 batch goes through ``preprocess`` on ``device``.
+    centre crop is a slice of the uint8 images and normalising is one ``index_select`` per
+    pixel from ``table`` (:func:`pixel_table`), written straight in channels_last order: one
+    pass instead of five over the float batch (about 10x less time for vgg_mini's input).
+    torch's gather runs on its intra-op threads: on 2 cores it took 20 ms per 8192 28 px
+    grayscale images where ``np.take`` took 35, and 89 against 137 ms for 32 px RGB.
+    Otherwise (and on GPUs, which do it fast) the uint8 batch goes through ``preprocess`` on
+    ``device``.
     """
     x = to_nchw_uint8(images, channels=images.shape[3])
     if device.type != "cpu" or min(x.shape[-2:]) != backbone.resize_size:
         return prepare_batch(backbone.preprocess(x.to(device, non_blocking=True)), device, inference=True)
     table = pixel_table(backbone) if table is None else table
     side = backbone.input_size
-    crop = TF.center_crop(x, [side, side]).permute(0, 2, 3, 1).numpy()  # a view: (B, H, W, C) levels
+    crop = TF.center_crop(x, [side, side]).permute(0, 2, 3, 1)  # a view: (B, H, W, C) levels
+    levels = crop.to(torch.int32, memory_format=torch.contiguous_format)
+    values = torch.from_numpy(table)
     if crop.shape[3] == 1:  # grayscale: each level's row of 3 channel values
-        nhwc = np.take(table, crop[..., 0], axis=0)
+        nhwc = values.index_select(0, levels.view(-1))
     else:  # RGB: entry (level, channel) of the flattened table
-        nhwc = np.take(table.ravel(), crop.astype(np.uint16) * 3 + np.arange(3, dtype=np.uint16))
-    return torch.from_numpy(nhwc).permute(0, 3, 1, 2)
+        nhwc = values.view(-1).index_select(0, (levels * 3 + torch.arange(3, dtype=torch.int32)).view(-1))
+    return nhwc.view(*crop.shape[:3], 3).permute(0, 3, 1, 2)
 
 
 def extract_features(
@@ -229,10 +234,15 @@ def count_nonfinite(arr: np.ndarray) -> int:
 
     Works on the integer view: NumPy's float16 ``isfinite`` has no vectorised loop and
     took as long as the whole forward pass of small networks; a max over the bits says
-    in one fast pass whether there is anything to count.
+    in one fast pass whether there is anything to count. Non-negative arrays (no sign bit)
+    need only that one pass; arrays with negative values take a second, over the
+    magnitudes.
     """
-    bits = arr.view(np.uint16) & 0x7FFF
-    return 0 if bits.size == 0 or bits.max() < 0x7C00 else int(np.count_nonzero(bits >= 0x7C00))
+    bits = arr.view(np.uint16)
+    if bits.size == 0 or bits.max() < 0x7C00:  # no sign bit and no all-ones exponent: all finite, >= 0
+        return 0  # one pass, no temporary: the common case, cut layers after a ReLU or a max pool
+    magnitudes = bits & 0x7FFF
+    return 0 if magnitudes.max() < 0x7C00 else int(np.count_nonzero(magnitudes >= 0x7C00))
 
 
 def _write(rows: np.ndarray, y: torch.Tensor) -> None:
