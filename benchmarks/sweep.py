@@ -2,7 +2,7 @@
 
 In a temporary git + DVC copy of the project (``tests.study_repo.build_study_repo``: the
 stages, the package, dvc.yaml, params.yaml merged with ``tests/tiny_params.yaml``, or the
-full default params with ``--sweep-params default``, which takes about 16 minutes on a
+full default params with ``--sweep-params default``, which took 14 minutes on a
 2-core CPU): time ``dvc repro`` from nothing, commit, then time ``dvc exp run -S
 classify.C=...``, which should re-run only classify and report. Target: the sweep takes
 <= 10% of the full run. To show where the sweep's time goes, the import time of the
@@ -28,7 +28,7 @@ SWEEP_TARGET = 10.0  # % of the full dvc repro's wall time
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("sweep")
     group.add_argument("--sweep-params", choices=("tiny", "default"), default="tiny",
-                       help="tiny: params.yaml + tests/tiny_params.yaml (minutes); default: params.yaml (~16 min)")
+                       help="tiny: params.yaml + tests/tiny_params.yaml (minutes); default: params.yaml (~14 min)")
     group.add_argument("--sweep-C", default="[0.5,2]", help="the classify.C list the experiment sets")
 
 
