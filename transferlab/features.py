@@ -69,7 +69,7 @@ def feature_extractor(backbone: Backbone, layers: Sequence[str], device: torch.d
     return prepare_model(create_feature_extractor(model, return_nodes=nodes).eval(), device, inference=True)
 
 
-def pixel_table(backbone: Backbone) -> np.ndarray:
+def pixel_table(backbone: Backbone) -> torch.Tensor:
     """(256, 3) float32: the value ``backbone.preprocess`` gives each uint8 level, per channel.
 
     Computed by the backbone's own ``preprocess`` on a 16 x 16 probe holding every level
@@ -77,11 +77,11 @@ def pixel_table(backbone: Backbone) -> np.ndarray:
     """
     probe = dataclasses.replace(backbone, input_size=16, resize_size=16)
     levels = torch.arange(256, dtype=torch.uint8).view(1, 1, 16, 16).expand(1, 3, 16, 16)
-    return probe.preprocess(levels)[0].reshape(3, 256).T.contiguous().numpy()
+    return probe.preprocess(levels)[0].reshape(3, 256).T.contiguous()
 
 
 def network_input(
-    backbone: Backbone, images: np.ndarray, device: torch.device, table: np.ndarray | None = None
+    backbone: Backbone, images: np.ndarray, device: torch.device, table: torch.Tensor | None = None
 ) -> torch.Tensor:
     """uint8 (B, H, W, C) images -> the network's normalised float input, in the inference format.
 
@@ -102,11 +102,10 @@ def network_input(
     side = backbone.input_size
     crop = TF.center_crop(x, [side, side]).permute(0, 2, 3, 1)  # a view: (B, H, W, C) levels
     levels = crop.to(torch.int32, memory_format=torch.contiguous_format)
-    values = torch.from_numpy(table)
     if crop.shape[3] == 1:  # grayscale: each level's row of 3 channel values
-        nhwc = values.index_select(0, levels.view(-1))
+        nhwc = table.index_select(0, levels.view(-1))
     else:  # RGB: entry (level, channel) of the flattened table
-        nhwc = values.view(-1).index_select(0, (levels * 3 + torch.arange(3, dtype=torch.int32)).view(-1))
+        nhwc = table.view(-1).index_select(0, (levels * 3 + torch.arange(3, dtype=torch.int32)).view(-1))
     return nhwc.view(*crop.shape[:3], 3).permute(0, 3, 1, 2)
 
 
@@ -241,8 +240,7 @@ def count_nonfinite(arr: np.ndarray) -> int:
     bits = arr.view(np.uint16)
     if bits.size == 0 or bits.max() < 0x7C00:  # no sign bit and no all-ones exponent: all finite, >= 0
         return 0  # one pass, no temporary: the common case, cut layers after a ReLU or a max pool
-    magnitudes = bits & 0x7FFF
-    return 0 if magnitudes.max() < 0x7C00 else int(np.count_nonzero(magnitudes >= 0x7C00))
+    return int(np.count_nonzero((bits & 0x7FFF) >= 0x7C00))
 
 
 def _write(rows: np.ndarray, y: torch.Tensor) -> None:
