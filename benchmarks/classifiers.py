@@ -1,7 +1,7 @@
 """Classifier cost on the widest cut layer (issue 8, item 4), measured side by side in one run.
 
 Features come from the real prepare + extract code (``transferlab.data.registry`` and
-``transferlab.extraction.extract_prepared``) into a temporary directory: digits (the
+``transferlab.transfer.extraction.extract_prepared``) into a temporary directory: digits (the
 default study's target, 1797 images) and, when ``shared/data/cifar10-small`` beside the
 checkout (or ``--clf-cifar``) exists, a subset of cifar10-small, both through ``vgg_mini``
 (the pipeline's pretrained model from ``data/models/vgg_mini`` when present, else its
@@ -49,11 +49,11 @@ from benchmarks.figures import Figure, at_least, at_most
 from transferlab.data.prepared import save_prepared
 from transferlab.data.registry import prepare_dataset
 from transferlab.device import resolve_device
-from transferlab.extraction import ExtractParams, extract_prepared
-from transferlab.features import load_features
 from transferlab.models.backbone import Backbone
 from transferlab.models.cutpoints import cut_point_shapes
 from transferlab.models.registry import build_backbone, load_backbone
+from transferlab.transfer.extraction import ExtractParams, extract_prepared
+from transferlab.transfer.features import load_features
 from transferlab.transfer.grid import fit_predict, gram_kernels, preprocessor
 from transferlab.transfer.params import ClassifyParams
 

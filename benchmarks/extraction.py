@@ -1,16 +1,16 @@
 """Extraction performance (issue 8, items 1 and 2), measured side by side in one run.
 
 1. **One pass vs one pass per layer**: every cut layer from one forward pass
-   (``transferlab.features.extract_features``, the extract stage's code) vs one run per
+   (``transferlab.transfer.features.extract_features``, the extract stage's code) vs one run per
    layer, each through a graph that torchvision prunes at that cut (the coursework's way),
    on the first 2048 small images or 2 batches of 224 px ones.
    Target: speed-up >= 0.8 x the ideal ratio sum_i MACs(input->cut_i) / MACs(input->deepest
-   cut), with the MACs from ``transferlab.inspect``.
+   cut), with the MACs from ``transferlab.inside.inspect``.
 2. **Efficiency**: (a) the model alone (the same pruned graph, on pre-made input tensors,
    inference mode, channels_last; AMP on CUDA) as achieved GFLOP/s = 2 x MACs x images/s
    against this machine's best float matmul (the practical ceiling, same threads, timed in
    the same rounds). Target >= 70% at 224 px; vgg_mini's 28 px convs are reported too, without a
-   target. (b) the real extract work end to end (``transferlab.extraction.extract_prepared``:
+   target. (b) the real extract work end to end (``transferlab.transfer.extraction.extract_prepared``:
    read the prepared images, preprocess, forward, write float16 features) against (a) on
    the same images and batch size. Target >= 80%, for Fashion-MNIST (small images) and a
    folder of 224 px JPEG photos, both prepared with the real prepare code. Loading the
@@ -44,11 +44,16 @@ from benchmarks.extraction_data import prepared_fashion_mnist, prepared_photo_fo
 from benchmarks.figures import Figure, at_least
 from transferlab.data.prepared import load_prepared
 from transferlab.device import DEVICE_CHOICES, autocast, resolve_device
-from transferlab.extraction import ExtractParams, extract_prepared
-from transferlab.features import extract_features, feature_extractor, network_input, pixel_table
-from transferlab.inspect import inspect_model
+from transferlab.inside.inspect import inspect_model
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import build_backbone
+from transferlab.transfer.extraction import ExtractParams, extract_prepared
+from transferlab.transfer.features import (
+    extract_features,
+    feature_extractor,
+    network_input,
+    pixel_table,
+)
 
 ONE_PASS_SHARE = 0.8  # item 1: speed-up >= this x the ideal ratio
 CEILING_SHARE = 70.0  # item 2a: % of the matmul ceiling, at 224 px

@@ -1,6 +1,6 @@
 """Memory of the classify stage (issue 8, item 5), measured on the real stage in a child process.
 
-A feature cache in the real format (``transferlab.features.save_features``: float16 .npy
+A feature cache in the real format (``transferlab.transfer.features.save_features``: float16 .npy
 per layer) is written with one wide layer of ``--mem-rows`` x ``--mem-dims`` (a low-rank
 signal plus noise, ``--mem-classes`` classes, so PCA(0.95) and the SVMs have work to do),
 or an existing cache is given with ``--mem-features`` (its widest layer is used). Then
@@ -38,8 +38,8 @@ import yaml
 
 from benchmarks.figures import Figure, at_most
 from transferlab.data.sampling import per_class_train_mask
-from transferlab.features import load_features, save_features
 from transferlab.io import read_json
+from transferlab.transfer.features import load_features, save_features
 
 ROOT = Path(__file__).resolve().parents[1]
 RSS_TARGET = 2.0  # peak RSS <= this x the float32 size of the largest feature matrix
@@ -145,8 +145,8 @@ def measure(cache: Path, work: Path, grid: str) -> dict[str, float | int | str |
            "--metrics", str(out / "m.json"), "--rows", str(out / "rows.json"), "--figure", str(out / "c.png"),
            "--params", str(params)]
     peak, log = peak_rss(cmd, ROOT)
-    probe = ("import sys, stages.classify; from pathlib import Path; from transferlab.config import read_params; "
-             f"read_params(Path({str(params)!r})); print('torch' in sys.modules)")
+    probe = ("import sys, stages.classify; from pathlib import Path; from transferlab.stage import read_checked_params; "
+             f"read_checked_params(Path({str(params)!r})); print('torch' in sys.modules)")
     base, torch_flag = peak_rss([sys.executable, "-c", probe], ROOT)
     return {"layer": layer, "rows": rows, "dims": dims, "float32": rows * dims * 4, "peak": peak,
             "imports": base, "imports_torch": torch_flag.strip() == "True", "log": log.strip().splitlines()[-1]}
@@ -163,7 +163,7 @@ def figures(m: dict) -> list[Figure]:
         Figure(f"classify RSS above start-up / float32 size ({case})", (peak - base) / f32, "x", "-", None,
                f"{(peak - base) / MIB:.0f} MiB above the {base / MIB:.0f} MiB the start-up takes"),
         Figure("classify start-up alone (imports + params check)", base / MIB, "MiB", "-", None,
-               "import stages.classify, then read_params (which runs the whole-file params check), no data; "
+               "import stages.classify, then read_checked_params (the whole-file params check), no data; "
                f"torch loaded: {m['imports_torch']}"),
     ]
 

@@ -12,39 +12,32 @@ Params:  base (seed), backbones.<backbone>.layers (the cut layers), classify
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from transferlab.config import BaseParams, get_path, load_section, read_params
+from transferlab.config import get_path
 from transferlab.data.prepared import load_prepared
-from transferlab.errors import UserError, exit_on_user_error, unknown_name
-from transferlab.feature_cache import load_features
+from transferlab.errors import UserError, unknown_name
 from transferlab.figures import save_figure
-from transferlab.metrics import write_metrics
-from transferlab.seeding import seed_everything
+from transferlab.stage import BACKBONE, FEATURES, METRICS, Job, Stage, path
 from transferlab.transfer.classify import check_layers, confusion_figure, run
+from transferlab.transfer.feature_cache import load_features
 from transferlab.transfer.params import ClassifyParams
 
-
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, required=True, help="feature cache directory")
-    parser.add_argument("--prepared", type=Path, default=None, help="prepared dataset (pixel baseline)")
-    parser.add_argument("--backbone", required=True, help="name of a backbones: entry in params.yaml")
-    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
-    parser.add_argument("--rows", type=Path, required=True, help="full rows JSON to write")
-    parser.add_argument("--figure", type=Path, required=True, help="confusion-matrix PNG to write")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    return parser
+STAGE = Stage(
+    __doc__, FEATURES, path("--prepared", "prepared dataset (pixel baseline)", optional=True), BACKBONE, METRICS,
+    path("--rows", "full rows JSON to write"), path("--figure", "confusion-matrix PNG to write"),
+    section=(ClassifyParams, "classify"), seed_torch=False,  # classify itself runs no torch code
+)  # fmt: skip
 
 
-def backbone_layers(params_file: Path, backbone: str) -> tuple[str, ...]:
+def backbone_layers(params: Mapping[str, Any], backbone: str) -> tuple[str, ...]:
     """``backbones.<backbone>.layers`` alone (classify depends on no other backbone key)."""
-    entries = get_path(read_params(params_file), "backbones")
+    entries = get_path(params, "backbones")
     if not isinstance(entries, dict) or backbone not in entries:
         raise unknown_name("backbone", backbone, entries if isinstance(entries, dict) else ())
     layers = get_path(entries, f"{backbone}.layers")
@@ -64,28 +57,25 @@ def load_pixels(prepared: Path, labels: np.ndarray) -> np.ndarray:
     return np.asarray(ds.images)
 
 
-@exit_on_user_error
-def main(argv: Sequence[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    params = load_section(ClassifyParams, "classify", args.params)
-    layers = backbone_layers(args.params, args.backbone)
-    seed_everything(base.seed, with_torch=False)  # classify itself runs no torch code
+@STAGE.main
+def main(job: Job[ClassifyParams]) -> None:
+    args, params, seed = job.args, job.params, job.seed
+    layers = backbone_layers(job.file, args.backbone)
     features = load_features(args.features, mmap=True)
     check_layers(layers, features.meta, str(args.features), args.backbone)
     if params.pixels and args.prepared is None:
         raise UserError("classify.pixels is true but no --prepared dataset was given")
     pixels = load_pixels(args.prepared, features.labels) if params.pixels else None
     with threadpool_limits(limits=params.threads):
-        result = run(features, layers, params, base.seed, pixels=pixels, backbone=args.backbone)
+        result = run(features, layers, params, seed, pixels=pixels, backbone=args.backbone)
     best = result.rows[result.best_index]
     title = (
         f"{result.metrics['dataset']} / {args.backbone}: best by CV = {best['layer']} {best['kernel']} "
         f"{best['C_label']} {best['pca']} (test acc {best['test_acc']:.3f})"
     )
     save_figure(confusion_figure(result.details["confusion_matrix"], result.classes, title), args.figure)
-    write_metrics(args.rows, result.details, seed=base.seed, device="cpu", records_stage=False)
-    write_metrics(args.metrics, result.metrics, seed=base.seed, device="cpu")
+    job.write_metrics(args.rows, result.details, device="cpu", records_stage=False)
+    job.write_metrics(args.metrics, result.metrics, device="cpu")
     print(
         f"classify {args.backbone} on {result.metrics['dataset']}: {len(result.rows)} grid rows; "
         f"best by CV {best['layer']}/{best['kernel']}/{best['C_label']}/{best['pca']} "

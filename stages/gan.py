@@ -11,61 +11,41 @@ Params:  base, gan (shared knobs + gan.configs.<variant>)
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from transferlab.checkpoint import stage_checkpoint
-from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
-from transferlab.device import resolve_device
-from transferlab.errors import exit_on_user_error
 from transferlab.gan.params import GanParams
 from transferlab.gan.run import check_inputs, run_variant
 from transferlab.io import atomic_dir, atomic_file, read_json
-from transferlab.metrics import write_metrics
 from transferlab.models.registry import CARD_FILE, load_backbone
-from transferlab.seeding import seed_everything
+from transferlab.stage import DATA, METRICS, Job, Stage, name, path
+from transferlab.training.checkpoint import stage_checkpoint
+
+STAGE = Stage(
+    __doc__, name("--variant", "name of a gan.configs entry in params.yaml"), DATA,
+    path("--classifier", "model directory of the domain classifier"),
+    path("--model-out", "directory for generator weights"), path("--figures", "directory for sample sheets"),
+    METRICS, path("--plots", "loss curves CSV to write"),
+    section=(GanParams, "gan"),
+)  # fmt: skip
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--variant", required=True, help="name of a gan.configs entry in params.yaml"
-    )
-    parser.add_argument("--data", type=Path, required=True, help="prepared dataset directory")
-    parser.add_argument(
-        "--classifier", type=Path, required=True, help="model directory of the domain classifier"
-    )
-    parser.add_argument(
-        "--model-out", type=Path, required=True, help="directory for generator weights"
-    )
-    parser.add_argument("--figures", type=Path, required=True, help="directory for sample sheets")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--plots", type=Path, required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    return parser
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    params = load_section(GanParams, "gan", args.params)
+@STAGE.main
+def main(job: Job[GanParams]) -> None:
+    args, params = job.args, job.params
     params.config(args.variant)  # unknown variant: one line, before any loading
-    gen = seed_everything(base.seed)
     if params.num_threads:
         torch.set_num_threads(params.num_threads)
-    device = resolve_device(base.device)
+    device = job.device
     data = load_prepared(args.data)
     classifier = load_backbone(args.classifier)
     check_inputs(params, args.variant, data, read_json(args.classifier / CARD_FILE))
     shared = dataclasses.replace(params, variants=(), configs={})  # other variants don't matter
     checkpoint = stage_checkpoint(
-        "gan", args.variant, base, shared, params.config(args.variant), args.data, params_path=args.params
+        "gan", args.variant, job.base, shared, params.config(args.variant), args.data, params_path=args.params
     )
     with atomic_dir(args.model_out) as model_tmp, atomic_dir(args.figures) as fig_tmp:
         metrics, rows = run_variant(
@@ -73,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
             args.variant,
             data,
             classifier,
-            gen=gen,
+            gen=job.generator,
             device=device,
             model_dir=model_tmp,
             figures_dir=fig_tmp,
@@ -81,7 +61,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         with atomic_file(args.plots) as fh:
             pd.DataFrame(rows).to_csv(fh, index=False, float_format="%.6g")
-        write_metrics(args.metrics, metrics, seed=base.seed, device=device)
+        job.write_metrics(args.metrics, metrics)
     checkpoint.discard()
 
 

@@ -8,45 +8,36 @@ Params:  base.seed, inspect.input_size
 
 from __future__ import annotations
 
-import argparse
 import csv
 import time
-from pathlib import Path
 
-from transferlab.config import BaseParams, load_section
-from transferlab.errors import exit_on_user_error
-from transferlab.inspect import inspect_arch
-from transferlab.inspect_params import InspectParams
+from transferlab.inside.inspect import inspect_arch
+from transferlab.inside.params import InspectParams
 from transferlab.io import atomic_file
-from transferlab.metrics import write_metrics
 from transferlab.models.registry import get_arch
-from transferlab.seeding import seed_everything
+from transferlab.stage import Job, Stage, name, path
+
+STAGE = Stage(
+    __doc__,
+    name("--arch", "architecture name from the backbone registry"),
+    path("--metrics", "totals JSON to write"),
+    path("--table", "per-layer CSV to write"),
+    section=(InspectParams, "inspect"),
+)
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", required=True, help="architecture name from the backbone registry")
-    parser.add_argument("--metrics", type=Path, required=True, help="totals JSON to write")
-    parser.add_argument("--table", type=Path, required=True, help="per-layer CSV to write")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    return parser
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    cfg = load_section(InspectParams, "inspect", args.params)
+@STAGE.main
+def main(job: Job[InspectParams]) -> None:
+    args = job.args
     get_arch(args.arch)  # unknown name -> one line listing the valid ones, before any work
-    seed_everything(base.seed)
     start = time.perf_counter()
-    metrics, table = inspect_arch(args.arch, cfg.input_size)
+    metrics, table = inspect_arch(args.arch, job.params.input_size)
     metrics["seconds"] = round(time.perf_counter() - start, 3)
     with atomic_file(args.table) as fh:
         writer = csv.DictWriter(fh, fieldnames=list(table[0]))
         writer.writeheader()
         writer.writerows(table)
-    write_metrics(args.metrics, metrics, seed=base.seed, device="cpu")
+    job.write_metrics(args.metrics, metrics, device="cpu")
 
 
 if __name__ == "__main__":

@@ -9,38 +9,24 @@ Params:  base, backbones.<backbone>, pretrain
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
-from transferlab.checkpoint import stage_checkpoint
-from transferlab.config import BaseParams, load_entry, load_section
 from transferlab.data.prepared import load_prepared
-from transferlab.device import resolve_device
-from transferlab.errors import exit_on_user_error
 from transferlab.io import atomic_dir, write_json
-from transferlab.metrics import write_metrics
-from transferlab.pretrain import BackboneEntry, PretrainParams, materialise_backbone
-from transferlab.seeding import seed_everything
+from transferlab.models.params import BackboneEntry, PretrainParams
+from transferlab.models.pretrain import materialise_backbone
+from transferlab.stage import BACKBONE, METRICS, PREPARED_ROOT, Job, Stage, path
+from transferlab.training.checkpoint import stage_checkpoint
+
+STAGE = Stage(
+    __doc__, BACKBONE, PREPARED_ROOT, path("--out", "model directory to write"), METRICS,
+    path("--plots", "per-epoch curve JSON to write"),
+    section=(PretrainParams, "pretrain"),
+)  # fmt: skip
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backbone", required=True, help="name of a backbones: entry in params.yaml")
-    parser.add_argument("--prepared-root", type=Path, default=Path("data/prepared"))
-    parser.add_argument("--out", type=Path, required=True, help="model directory to write")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--plots", type=Path, required=True)
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    return parser
-
-
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    entry = load_entry(BackboneEntry, "backbones", args.backbone, "backbone", args.params)
-    cfg = load_section(PretrainParams, "pretrain", args.params)
-    seed_everything(base.seed)
+@STAGE.main
+def main(job: Job[PretrainParams]) -> None:
+    args, base, cfg = job.args, job.base, job.params
+    entry = job.entry(BackboneEntry, "backbones", args.backbone, "backbone")
     source = load_prepared(args.prepared_root / cfg.dataset) if entry.weights == "pretrain" else None
     checkpoint = stage_checkpoint("pretrain", args.backbone, base, entry, cfg, params_path=args.params)
     with atomic_dir(args.out) as tmp:
@@ -49,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
             checkpoint=checkpoint,
         )
     write_json(args.plots, metrics.pop("curve", []))
-    write_metrics(args.metrics, metrics, seed=base.seed, device=resolve_device(base.device))
+    job.write_metrics(args.metrics, metrics)
     checkpoint.discard()
 
 

@@ -7,23 +7,18 @@ Params:  none (so `dvc exp run -S ...` followed by report always reflects the me
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from collections.abc import Sequence
 
 from transferlab.errors import exit_on_user_error
 from transferlab.report.build import write_report
+from transferlab.stage import Stage, path
 
-
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--metrics", type=Path, default=Path("metrics"))
-    parser.add_argument("--reports", type=Path, default=Path("reports"))
-    return parser
+STAGE = Stage(__doc__, path("--metrics", default="metrics"), path("--reports", default="reports"), params_file=False)
 
 
 @exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> None:
+    args = STAGE.parse(argv)
     md, html = write_report(args.metrics, args.reports)
     print(f"wrote {md} and {html}")
 

@@ -14,33 +14,24 @@ Params:   ``base`` (seed, device), ``scratch`` (model configs, thresholds, log_e
 
 from __future__ import annotations
 
-import argparse
 import csv
 from pathlib import Path
 
-from transferlab.checkpoint import stage_checkpoint
-from transferlab.config import BaseParams, load_section
 from transferlab.data.prepared import load_prepared
-from transferlab.device import resolve_device
-from transferlab.errors import exit_on_user_error
 from transferlab.figures import image_grid, save_figure
 from transferlab.io import atomic_file
-from transferlab.metrics import write_metrics
-from transferlab.scratch import ScratchParams, run
-from transferlab.seeding import seed_everything
+from transferlab.scratch.params import ScratchParams
+from transferlab.scratch.run import run
+from transferlab.stage import DATA, METRICS, Job, Stage, name, path
+from transferlab.training.checkpoint import stage_checkpoint
 
 CURVE_COLUMNS = ("iteration", "train_loss", "train_acc", "test_acc")
 
-
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="an entry of scratch.models_config")
-    parser.add_argument("--data", required=True, type=Path, help="prepared dataset directory")
-    parser.add_argument("--metrics", required=True, type=Path, help="metrics JSON to write")
-    parser.add_argument("--plot", required=True, type=Path, help="per-iteration curve CSV to write")
-    parser.add_argument("--figure", required=True, type=Path, help="hard-examples PNG to write")
-    parser.add_argument("--params", default=Path("params.yaml"), type=Path, help="params file")
-    return parser
+STAGE = Stage(
+    __doc__, name("--model", "an entry of scratch.models_config"), DATA, METRICS,
+    path("--plot", "per-iteration curve CSV to write"), path("--figure", "hard-examples PNG to write"),
+    section=(ScratchParams, "scratch"),
+)  # fmt: skip
 
 
 def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
@@ -52,20 +43,17 @@ def write_curve(path: Path, rows: list[dict[str, float]]) -> None:
             writer.writerow({k: row[k] for k in CURVE_COLUMNS})
 
 
-@exit_on_user_error
-def main(argv: list[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    seed_everything(base.seed)
-    params = load_section(ScratchParams, "scratch", args.params)
+@STAGE.main
+def main(job: Job[ScratchParams]) -> None:
+    args, params = job.args, job.params
     params.spec(args.model)  # unknown model: one-line error before loading anything
-    device = resolve_device(base.device)
+    device = job.device
     ds = load_prepared(args.data)
     checkpoint = stage_checkpoint(
-        "scratch", args.metrics.stem, base, params.spec(args.model), params.log_every, params.eval_size,
+        "scratch", args.metrics.stem, job.base, params.spec(args.model), params.log_every, params.eval_size,
         args.data, params_path=args.params,
     )
-    result = run(ds, args.model, params, base.seed, device, checkpoint=checkpoint)
+    result = run(ds, args.model, params, job.seed, device, checkpoint=checkpoint)
     fig = image_grid(
         result.test_images[result.hard_indices],
         result.hard_titles,
@@ -74,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     save_figure(fig, args.figure)
     write_curve(args.plot, result.curve)
-    write_metrics(args.metrics, result.metrics, seed=base.seed, device=device)
+    job.write_metrics(args.metrics, result.metrics)
     checkpoint.discard()
     m = result.metrics
     print(

@@ -8,36 +8,21 @@ Params:  base (seed), tsne
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Sequence
-from pathlib import Path
-
 from threadpoolctl import threadpool_limits
 
-from transferlab.config import BaseParams, load_section
-from transferlab.errors import UserError, exit_on_user_error
-from transferlab.feature_cache import load_features
+from transferlab.errors import UserError
 from transferlab.figures import save_figure
-from transferlab.metrics import write_metrics
-from transferlab.seeding import seed_everything
-from transferlab.tsne import TsneParams, run, tsne_figure
+from transferlab.stage import FEATURES, FIGURE, METRICS, Job, Stage
+from transferlab.transfer.feature_cache import load_features
+from transferlab.transfer.params import TsneParams
+from transferlab.transfer.tsne import run, tsne_figure
+
+STAGE = Stage(__doc__, FEATURES, METRICS, FIGURE, section=(TsneParams, "tsne"))
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--features", type=Path, required=True, help="feature cache directory")
-    parser.add_argument("--metrics", type=Path, required=True)
-    parser.add_argument("--figure", type=Path, required=True, help="t-SNE PNG to write")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    return parser
-
-
-@exit_on_user_error
-def main(argv: Sequence[str] | None = None) -> None:
-    args = get_args_parser().parse_args(argv)
-    base = load_section(BaseParams, "base", args.params)
-    params = load_section(TsneParams, "tsne", args.params)
-    seed_everything(base.seed)
+@STAGE.main
+def main(job: Job[TsneParams]) -> None:
+    args, params = job.args, job.params
     cache = load_features(args.features, mmap=True)
     have = list(cache.meta.get("layers", {}))
     if params.layer not in have:
@@ -46,14 +31,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             "pick one of those or add it to the backbone's layers"
         )
     with threadpool_limits(limits=1):  # exact, seeded, and no BLAS oversubscription on a shared CPU
-        result = run(cache.feats[params.layer], cache.labels, cache.is_test, params, base.seed)
+        result = run(cache.feats[params.layer], cache.labels, cache.is_test, params, job.seed)
     meta = cache.meta
     classes = list(meta.get("classes") or sorted({str(c) for c in result.labels}))
     m = {"dataset": meta.get("dataset", ""), "backbone": meta.get("backbone", ""), **result.metrics}
     knn = "" if m["knn_test_acc"] is None else f", {m['knn_k']}-NN test acc in 2-D {m['knn_test_acc']:.3f}"
     title = f"t-SNE of {m['backbone']} {params.layer} features on {m['dataset']} ({m['points']} points{knn})"
     save_figure(tsne_figure(result, classes, title), args.figure)
-    write_metrics(args.metrics, m, seed=base.seed, device="cpu")
+    job.write_metrics(args.metrics, m, device="cpu")
     print(f"tsne {m['backbone']} {params.layer} on {m['dataset']}: {m['points']} points, KL {m['kl_divergence']:.3f}{knn}")
 
 

@@ -30,6 +30,7 @@ from transferlab import cli
 from transferlab.config import from_mapping, read_params, require
 from transferlab.errors import UserError
 from transferlab.params_check import SECTIONS, TOP_LEVEL, params_errors, validate_params
+from transferlab.stage import read_checked_params
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -271,14 +272,14 @@ def test_every_section_of_the_project_file_has_a_dataclass():
     assert set(REAL) - {"datasets", "backbones"} == set(SECTIONS)
 
 
-def test_read_params_checks_the_whole_file(tmp_path):
+def test_the_stage_entry_reads_the_params_file_checking_all_of_it(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(mutate(REAL, ("classify", "C", 1), -1)))
     with pytest.raises(UserError, match=r"params\.yaml: classify\.C\[1\]: every value must be > 0"):
-        read_params(path)
-    assert read_params(path, validate=False)["classify"]["C"][1] == -1
+        read_checked_params(path)
+    assert read_params(path)["classify"]["C"][1] == -1  # config only reads: it knows no section
     path.write_text(yaml.safe_dump(REAL))  # fixed: checked again, since the content changed
-    assert read_params(path)["classify"]["C"] == REAL["classify"]["C"]
+    assert read_checked_params(path)["classify"]["C"] == REAL["classify"]["C"]
 
 
 @pytest.mark.parametrize(
@@ -363,7 +364,7 @@ STAGE_CASES = {  # stage -> a mutation of a section it does not read (key, value
 
 def stage_argv(stage: str, root: Path) -> tuple[list[str], list[Path]]:
     """Every required argument of the stage's parser (names for names, paths under ``root``), and the paths."""
-    parser: argparse.ArgumentParser = importlib.import_module(f"stages.{stage}").get_args_parser()
+    parser: argparse.ArgumentParser = importlib.import_module(f"stages.{stage}").STAGE.parser()
     argv, paths = [], []
     for action in parser._actions:
         if action.required:

@@ -12,7 +12,7 @@ import yaml
 
 from benchmarks import classifiers, memory
 from transferlab.data.sampling import per_class_train_mask
-from transferlab.features import load_features
+from transferlab.transfer.features import load_features
 
 
 def test_synthetic_cache_is_the_real_format_and_widest_layer_is_found(tmp_path):

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from benchmarks import extraction
-from transferlab.features import extract_features, feature_extractor
-from transferlab.inspect import inspect_model
+from transferlab.inside.inspect import inspect_model
 from transferlab.models.registry import build_backbone
+from transferlab.transfer.features import extract_features, feature_extractor
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

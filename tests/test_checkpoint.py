@@ -9,7 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-from transferlab.checkpoint import (
+from transferlab.errors import UserError
+from transferlab.gan.models import build_gan
+from transferlab.gan.training import LoopConfig, train_gan
+from transferlab.seeding import seed_everything, torch_generator
+from transferlab.training.checkpoint import (
     Checkpoint,
     ResumeParams,
     fingerprint,
@@ -18,11 +22,7 @@ from transferlab.checkpoint import (
     set_rng_state,
     stage_checkpoint,
 )
-from transferlab.errors import UserError
-from transferlab.gan.models import build_gan
-from transferlab.gan.training import LoopConfig, train_gan
-from transferlab.seeding import seed_everything, torch_generator
-from transferlab.training import OptimParams, fit
+from transferlab.training.loop import OptimParams, fit
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

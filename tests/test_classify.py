@@ -15,8 +15,8 @@ from sklearn.preprocessing import StandardScaler
 from stages import classify as stage
 from transferlab.config import from_mapping
 from transferlab.errors import UserError
-from transferlab.features import Features, load_features, save_features
 from transferlab.transfer import classify
+from transferlab.transfer.features import Features, load_features, save_features
 from transferlab.transfer.grid import (
     Kernels,
     Standardiser,

@@ -13,8 +13,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from transferlab.features import Features, load_features, save_features
 from transferlab.transfer import classify, heads
+from transferlab.transfer.features import Features, load_features, save_features
 from transferlab.transfer.params import ClassifyParams
 from transferlab.transfer.rows import Rows
 

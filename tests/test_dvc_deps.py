@@ -29,12 +29,11 @@ NOT_DEPS = {
 
 
 def _not_a_dep(path: str) -> bool:
-    """Allow-listed, a params dataclass module (covered by DVC's params tracking) or a package marker."""
+    """Allow-listed, a wing's params dataclass module (covered by DVC's params tracking) or a package marker."""
     name = Path(path).name
     return (
         path in NOT_DEPS
         or name == "params.py"
-        or name.endswith("_params.py")
         or path == "transferlab/models/archs.py"  # arch / cut-point names the params check validates
         or (name == "__init__.py" and _docstring_only(ROOT / path))
     )

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from transferlab.config import from_mapping
-from transferlab.convarith import ReceptiveField
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
-from transferlab.fcn import (
+from transferlab.inside.convarith import ReceptiveField
+from transferlab.inside.fcn import (
     FcnParams,
     make_canvases,
     output_field,

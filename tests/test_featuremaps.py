@@ -9,7 +9,7 @@ import torch
 from transferlab.config import from_mapping
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
-from transferlab.featuremaps import (
+from transferlab.inside.featuremaps import (
     FeaturemapsParams,
     extract_maps,
     first_conv_and_relu,

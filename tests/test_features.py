@@ -8,8 +8,8 @@ import torch
 
 from transferlab.data.prepared import to_nchw_uint8
 from transferlab.errors import UserError
-from transferlab.features import extract_features, load_features, save_features
 from transferlab.models.registry import build_backbone
+from transferlab.transfer.features import extract_features, load_features, save_features
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")
@@ -121,7 +121,7 @@ def test_network_input_equals_preprocess(mini, side, channels, resize, crop):
     import dataclasses
 
     from transferlab.device import prepare_batch
-    from transferlab.features import network_input
+    from transferlab.transfer.features import network_input
 
     backbone = dataclasses.replace(mini, resize_size=resize, input_size=crop, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
     images = _images(3, side, channels, seed=2)
@@ -141,7 +141,7 @@ def test_extraction_restores_model_format_and_mode(mini):
 
 
 def test_count_nonfinite_float16():
-    from transferlab.features import count_nonfinite
+    from transferlab.transfer.features import count_nonfinite
 
     values = np.array([[0.0, -1.5, 65504.0, -65504.0], [np.inf, -np.inf, np.nan, 6e-8]], dtype=np.float16)
     assert count_nonfinite(values) == 3
@@ -155,7 +155,7 @@ def test_count_nonfinite_float16():
 
 def _reference_batch_by_batch(backbone, images, layers, batch_size, pool="none", pool_size=1):
     """What the extraction computes, one batch at a time with no store or file in between."""
-    from transferlab.features import _write, feature_extractor, network_input, pool_map
+    from transferlab.transfer.features import _write, feature_extractor, network_input, pool_map
 
     extractor = feature_extractor(backbone, layers, CPU)
     blocks = {layer: [] for layer in layers}
@@ -204,7 +204,7 @@ def test_save_features_keeps_streamed_layers_in_place(mini, tmp_path):
 
 
 def test_row_writer_matches_np_save_and_checks_rows(tmp_path):
-    from transferlab.feature_cache import RowWriter
+    from transferlab.transfer.feature_cache import RowWriter
 
     arr = np.random.default_rng(0).standard_normal((7, 5)).astype(np.float16)
     writer = RowWriter(tmp_path / "a.npy", np.int64(7), np.int64(5))  # numpy ints: the header must still say (7, 5)
@@ -229,10 +229,10 @@ def test_row_writer_matches_np_save_and_checks_rows(tmp_path):
 
 def test_failure_mid_extraction_leaves_no_output(mini, tmp_path, monkeypatch):
     """An error while writing batch 2 reaches the caller unchanged; no layer file is left, and the stage's atomic output stays absent."""
-    from transferlab import features
     from transferlab.data.prepared import PreparedDataset, save_prepared
-    from transferlab.extraction import ExtractParams, extract_prepared
     from transferlab.io import atomic_dir
+    from transferlab.transfer import features
+    from transferlab.transfer.extraction import ExtractParams, extract_prepared
 
     real_write, calls = features._write, []
 
@@ -264,7 +264,7 @@ def test_float16_overflow_is_reported_per_layer(mini, tmp_path):
     """Values beyond float16's range are counted batch by batch as written, and reported once per layer."""
     import copy
 
-    from transferlab.features import count_nonfinite
+    from transferlab.transfer.features import count_nonfinite
 
     big = copy.deepcopy(mini)
     with torch.no_grad():
@@ -277,7 +277,7 @@ def test_float16_overflow_is_reported_per_layer(mini, tmp_path):
 
 def test_row_writer_replaces_rather_than_truncates(tmp_path):
     """Rewriting a layer file leaves a reader's mapping of the previous one intact (no truncation under it)."""
-    from transferlab.feature_cache import RowWriter
+    from transferlab.transfer.feature_cache import RowWriter
 
     first = np.full((4, 3), 1.5, dtype=np.float16)
     np.save(tmp_path / "a.npy", first)

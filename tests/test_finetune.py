@@ -11,8 +11,8 @@ import yaml
 
 from stages import finetune as stage
 from transferlab.data.prepared import PreparedDataset, save_prepared
-from transferlab.finetune import Augment, FinetuneParams, run
 from transferlab.models.registry import build_backbone, load_backbone, save_backbone
+from transferlab.transfer.finetune import Augment, FinetuneParams, run
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

@@ -15,15 +15,15 @@ from transferlab.config import BaseParams, from_mapping, load_entry, require
 from transferlab.data.prepared import PreparedDataset, load_prepared, save_prepared
 from transferlab.data.registry import prepare_dataset
 from transferlab.errors import UserError
-from transferlab.extraction import ExtractParams, extract_dataset
-from transferlab.features import load_features
 from transferlab.io import atomic_dir
+from transferlab.models.pretrain import BackboneEntry, PretrainParams, materialise_backbone
 from transferlab.models.registry import load_backbone
-from transferlab.pretrain import BackboneEntry, PretrainParams, materialise_backbone
 from transferlab.report.model import Figure, Section, Table, Text
 from transferlab.report.render import to_html, to_markdown
 from transferlab.seeding import seed_everything, torch_generator
-from transferlab.training import OptimParams, fit, predict_logits
+from transferlab.training.loop import OptimParams, fit, predict_logits
+from transferlab.transfer.extraction import ExtractParams, extract_dataset
+from transferlab.transfer.features import load_features
 
 CIFAR_SMALL = Path(__file__).resolve().parents[2] / "shared/data/cifar10-small"
 

@@ -10,15 +10,15 @@ from torch import nn
 
 from stages import inspect as inspect_stage
 from transferlab.config import from_mapping
-from transferlab.convarith import (
+from transferlab.errors import UserError
+from transferlab.inside.convarith import (
     ReceptiveField,
     conv_output_size,
     conv_weights,
     fc_equivalent_weights,
 )
-from transferlab.errors import UserError
-from transferlab.inspect import inspect_arch, inspect_model
-from transferlab.inspect_params import InspectParams
+from transferlab.inside.inspect import inspect_arch, inspect_model
+from transferlab.inside.params import InspectParams
 
 torch.set_num_threads(1)
 

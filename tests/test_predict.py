@@ -13,8 +13,7 @@ from PIL import Image
 from transferlab.config import from_mapping
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
-from transferlab.models.registry import build_backbone
-from transferlab.predict import (
+from transferlab.inside.predict import (
     PredictParams,
     load_photo_folder,
     predict_photos,
@@ -22,6 +21,7 @@ from transferlab.predict import (
     select_heldout,
     top_k,
 )
+from transferlab.models.registry import build_backbone
 
 torch.set_num_threads(1)
 CPU = torch.device("cpu")

@@ -13,11 +13,11 @@ import yaml
 
 from stages import scratch as stage
 from transferlab.config import from_mapping
-from transferlab.convergence import iterations_table, iterations_to_threshold, threshold_key
 from transferlab.data.prepared import PreparedDataset, save_prepared
 from transferlab.errors import UserError
 from transferlab.metrics import read_metrics
-from transferlab.scratch import (
+from transferlab.scratch.convergence import iterations_table, iterations_to_threshold, threshold_key
+from transferlab.scratch.run import (
     ModelSpec,
     ScratchParams,
     build_model,

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TORCH_FREE = (
     "transferlab.params_check",
+    "transferlab.stage",
     "transferlab.transfer.classify",
     "stages.classify",
     "stages.tsne",
@@ -26,8 +27,8 @@ TORCH_FREE = (
 PROBE = """
 import sys
 import {module}
-from transferlab.config import read_params
-read_params("params.yaml")  # the whole-file check every stage runs first
+from transferlab.stage import read_checked_params
+read_checked_params("params.yaml")  # the whole-file check every stage runs first
 heavy = sorted(m for m in ("torch", "torchvision") if m in sys.modules)
 print(",".join(heavy))
 """

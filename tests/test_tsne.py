@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from stages import tsne as stage
-from transferlab.features import save_features
-from transferlab.tsne import TsneParams, run, subsample
+from transferlab.transfer.features import save_features
+from transferlab.transfer.tsne import TsneParams, run, subsample
 
 
 def _cache(tmp_path, n=90, classes=3):

@@ -29,7 +29,7 @@ def _arch_of(target: str, params_path: Path) -> str:
         return target
     backbones: Mapping = {}
     if params_path.is_file():
-        backbones = read_params(params_path, validate=False).get("backbones") or {}
+        backbones = read_params(params_path).get("backbones") or {}
     entry = backbones.get(target)
     if isinstance(entry, Mapping) and "arch" in entry:
         arch = str(entry["arch"])
@@ -52,7 +52,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
 def cmd_check_params(args: argparse.Namespace) -> int:
     from transferlab.params_check import params_errors, summary  # imports every section's dataclass
 
-    params = read_params(args.params, validate=False)
+    params = read_params(args.params)
     errors = params_errors(params, complete=True)
     for err in errors:
         print(f"error: {err}", file=sys.stderr)

@@ -6,9 +6,9 @@ types, and letting ``__post_init__`` check ranges with :func:`require`. Every fa
 one-line :class:`~transferlab.errors.UserError` naming the full dotted key and the fix, e.g.
 ``params.yaml: classify.C[1]: every value must be > 0, got -1``.
 
-:func:`read_params` is what every stage loads params through; before returning it checks
-the WHOLE file once (:mod:`transferlab.params_check`), so a bad key anywhere fails every
-stage before any work, not just the stage that happens to read it.
+This module knows no section of the study: it reads and converts. The whole-file check
+(:mod:`transferlab.params_check`, every section against its dataclass) runs on the stage
+entry path, :mod:`transferlab.stage`, so a bad key anywhere fails every stage before any work.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 import yaml
 
-from transferlab.errors import UserError, did_you_mean
+from transferlab.errors import UserError, did_you_mean, unknown_name
 
 T = TypeVar("T")
 PARAMS_FILE = Path("params.yaml")
@@ -62,27 +62,12 @@ def parse_params(text: str, path: str | Path = PARAMS_FILE) -> dict[str, Any]:
     return data
 
 
-_VALIDATED: set[tuple[str, str]] = set()  # (resolved path, text) already checked in this process
-
-
-def read_params(path: str | Path = PARAMS_FILE, *, validate: bool = True) -> dict[str, Any]:
-    """Read params.yaml (or another params file) into a dict.
-
-    With ``validate`` (the default) the whole file is checked first, once per content:
-    every section, registry entry and cross-reference (:func:`transferlab.params_check.validate_params`).
-    """
+def read_params(path: str | Path = PARAMS_FILE) -> dict[str, Any]:
+    """Read params.yaml (or another params file) into a dict; only its YAML is checked here."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"params file {str(path)!r} not found; run from the project root or pass --params")
-    text = path.read_text()
-    data = parse_params(text, path)
-    key = (str(path.resolve()), text)
-    if validate and key not in _VALIDATED:
-        from transferlab.params_check import validate_params  # imports every section's dataclass
-
-        validate_params(data)
-        _VALIDATED.add(key)
-    return data
+    return parse_params(path.read_text(), path)
 
 
 def get_path(params: Mapping[str, Any], dotted: str) -> Any:
@@ -96,9 +81,16 @@ def get_path(params: Mapping[str, Any], dotted: str) -> Any:
     return node
 
 
-def load_section(cls: type[T], dotted: str, path: str | Path = PARAMS_FILE) -> T:
-    """Load section ``dotted`` of the params file into dataclass ``cls``."""
-    return from_mapping(cls, get_path(read_params(path), dotted), where=dotted)
+ParamsSource = str | Path | Mapping[str, Any]  # a params file, or one already read
+
+
+def _params(source: ParamsSource) -> Mapping[str, Any]:
+    return source if isinstance(source, Mapping) else read_params(source)
+
+
+def load_section(cls: type[T], dotted: str, path: ParamsSource = PARAMS_FILE) -> T:
+    """Load section ``dotted`` of the params file (or of the params already read) into dataclass ``cls``."""
+    return from_mapping(cls, get_path(_params(path), dotted), where=dotted)
 
 
 def from_mapping(cls: type[T], data: Any, where: str) -> T:
@@ -298,14 +290,12 @@ class BaseParams:
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
 
 
-def load_entry(cls: type[T], registry: str, name: str, kind: str, path: str | Path = PARAMS_FILE) -> T:
-    """Load entry ``name`` of registry section ``registry`` (e.g. ``backbones``).
+def load_entry(cls: type[T], registry: str, name: str, kind: str, path: ParamsSource = PARAMS_FILE) -> T:
+    """Load entry ``name`` of registry section ``registry`` (e.g. ``backbones``) of a params file or mapping.
 
     An unknown name fails with one line listing the entries that exist.
     """
-    from transferlab.errors import unknown_name
-
-    entries = get_path(read_params(path), registry)
+    entries = get_path(_params(path), registry)
     if not isinstance(entries, Mapping) or name not in entries:
         raise unknown_name(kind, name, entries if isinstance(entries, Mapping) else ())
     return from_mapping(cls, entries[name], where=f"{registry}.{name}")

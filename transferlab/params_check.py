@@ -11,7 +11,7 @@ and the backbone registry (``BackboneEntry``), then the names one section uses f
 backbone's cut points, the datasets and backbones the stage sections name. No network is
 built and torch is not imported: cut points come from :mod:`transferlab.models.archs`.
 
-:func:`transferlab.config.read_params` calls it (once per file content), so every stage
+The stage entry path (:func:`transferlab.stage.read_checked_params`) calls it, so every stage
 fails on a bad file before any work; ``transferlab check-params`` runs it on its own.
 Every problem is a one-line :class:`~transferlab.errors.UserError` naming the dotted key.
 A new top-level section must be added to ``SECTIONS``.
@@ -23,7 +23,6 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from transferlab.checkpoint_params import ResumeParams
 from transferlab.config import BaseParams, from_mapping
 from transferlab.data.registry import SOURCES, parse_entry
 from transferlab.errors import UserError, did_you_mean
@@ -34,18 +33,13 @@ from transferlab.explain.params import (
     RobustnessParams,
     SaliencyParams,
 )
-from transferlab.extraction_params import ExtractParams
-from transferlab.fcn_params import FcnParams
-from transferlab.featuremaps_params import FeaturemapsParams
-from transferlab.finetune_params import FinetuneParams
 from transferlab.gan.params import GanParams
-from transferlab.inspect_params import InspectParams
+from transferlab.inside.params import FcnParams, FeaturemapsParams, InspectParams, PredictParams
 from transferlab.models.archs import CUT_POINTS
-from transferlab.predict_params import PredictParams
-from transferlab.pretrain_params import BackboneEntry, PretrainParams
-from transferlab.scratch_params import ScratchParams
-from transferlab.transfer.params import ClassifyParams
-from transferlab.tsne import TsneParams
+from transferlab.models.params import BackboneEntry, PretrainParams
+from transferlab.scratch.params import ScratchParams
+from transferlab.training.params import ResumeParams
+from transferlab.transfer.params import ClassifyParams, ExtractParams, FinetuneParams, TsneParams
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.checkpoint import Checkpoint
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
 from transferlab.gan.fid import ClassifierFeatures, fid_from_features, inception_fid
@@ -26,6 +25,7 @@ from transferlab.gan.params import SMOOTH_REAL_LABEL, GanParams
 from transferlab.gan.sheets import sample_sheet
 from transferlab.gan.training import LoopConfig, fixed_latent_grid, generate, train_gan
 from transferlab.models.backbone import Backbone
+from transferlab.training.checkpoint import Checkpoint
 
 GRID_COLS = 10
 

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from transferlab.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
 from transferlab.device import prepare_batch
+from transferlab.training.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
 
 
 @dataclasses.dataclass(frozen=True)

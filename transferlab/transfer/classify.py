@@ -18,7 +18,7 @@ from sklearn.metrics import classification_report, confusion_matrix
 
 from transferlab.config import to_dict
 from transferlab.errors import UserError
-from transferlab.feature_cache import Features
+from transferlab.transfer.feature_cache import Features
 from transferlab.transfer.grid import Preprocessing, row_blocks, run_grid
 from transferlab.transfer.heads import softmax_head
 from transferlab.transfer.params import ClassifyParams

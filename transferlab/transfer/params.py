@@ -1,4 +1,8 @@
-"""The ``classify`` params section: the SVM grid, the softmax head and the pixel baseline."""
+"""The transfer wing's params sections: ``extract``, ``classify`` (the SVM grid, the softmax head and the
+pixel baseline), ``finetune`` and ``tsne``.
+
+Torch-free: the whole-file params check every stage runs imports them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,10 @@ import dataclasses
 from typing import Literal
 
 from transferlab.config import require
+from transferlab.training.params import OptimParams
 
 KERNELS = ("linear", "rbf", "sigmoid")
+MODES = ("head", "full")  # finetune: train the new head only, or everything
 
 
 def pca_label(n_components: float | None) -> str:
@@ -18,6 +24,19 @@ def pca_label(n_components: float | None) -> str:
 def c_label(c: float) -> str:
     """``C=0.1`` / ``C=10``: the key used in metrics and tables."""
     return f"C={c:g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractParams:
+    """The ``extract`` section."""
+
+    batch_size: int = 256
+    pool: Literal["none", "avg", "max"] = "none"  # spatial pooling of conv maps before flattening
+    pool_size: int = 1  # output side of that pooling (1 = global)
+
+    def __post_init__(self) -> None:
+        require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        require(self.pool_size >= 1, f"pool_size must be >= 1, got {self.pool_size}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,3 +84,40 @@ class ClassifyParams:
         require(self.head_C > 0, f"head_C must be > 0, got {self.head_C}")
         require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
         require(self.head_max_iter >= 1, f"head_max_iter must be >= 1, got {self.head_max_iter}")
+
+
+@dataclasses.dataclass(frozen=True)
+class FinetuneParams(OptimParams):
+    """The ``finetune`` section: optimiser knobs (``OptimParams``), modes and augmentation."""
+
+    modes: tuple[str, ...] = MODES
+    crop_pad: int = 0
+    hflip: bool = False
+    threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for mode in self.modes:
+            require(mode in MODES, f"modes: unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
+        require(self.crop_pad >= 0, f"crop_pad must be >= 0, got {self.crop_pad}")
+        require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TsneParams:
+    """The ``tsne`` section."""
+
+    layer: str = "fc7"
+    max_points: int = 1000
+    perplexity: float = 30.0
+    max_iter: int = 500
+    knn_k: int = 5
+
+    def __post_init__(self) -> None:
+        require(self.max_points >= 10, f"max_points must be >= 10, got {self.max_points}")
+        require(self.perplexity > 0, f"perplexity must be > 0, got {self.perplexity}")
+        require(
+            self.max_iter >= 300,
+            f"max_iter must be >= 300 (the first 250 are sklearn's early exaggeration), got {self.max_iter}",
+        )
+        require(self.knn_k >= 1, f"knn_k must be >= 1, got {self.knn_k}")

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from transferlab.feature_cache import mapped_file
+from transferlab.transfer.feature_cache import mapped_file
 
 
 def _file_rows(x: np.ndarray) -> tuple[Path, int] | None:

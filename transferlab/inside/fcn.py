@@ -11,7 +11,7 @@ on a larger input it returns one score vector per position, a map of class score
 
 Offline demonstration: canvases tiling ``grid x grid`` held-out Fashion-MNIST items.
 Each output position looks at the input around its receptive-field centre (geometry
-from :mod:`transferlab.convarith`); a tile's region is the positions centred in the
+from :mod:`transferlab.inside.convarith`); a tile's region is the positions centred in the
 tile's central half, their softmax scores are summed, and the region is right when that
 sum's argmax is the tile's true class (``tile_region_acc``). ``position_acc`` is the
 stricter per-position figure: every position inside the canvas against the tile under
@@ -29,11 +29,11 @@ import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
-from transferlab.convarith import ReceptiveField
 from transferlab.data.prepared import PreparedDataset, to_nchw_uint8
 from transferlab.errors import UserError
-from transferlab.fcn_params import FcnParams
-from transferlab.inspect import POOLS
+from transferlab.inside.convarith import ReceptiveField
+from transferlab.inside.inspect import POOLS
+from transferlab.inside.params import FcnParams
 from transferlab.models.backbone import Backbone
 
 

@@ -10,7 +10,7 @@ Models (``arch``), all built for any input shape (C, H, W) and number of classes
 - ``cifar_cnn``: a small CIFAR CNN: three 3x3 conv blocks (32, 64, 128 channels, each
   BatchNorm + activation + 2x2 max-pool), dropout 0.5, fc ``hidden``, fc to classes.
 
-:func:`run` trains one model with the shared loop :func:`transferlab.training.fit`,
+:func:`run` trains one model with the shared loop :func:`transferlab.training.loop.fit`,
 logging train loss/accuracy and test accuracy (on a fixed seeded test subsample, for
 speed) every ``log_every`` iterations, then evaluates on the whole test split and picks
 the test images the model gets wrong with the highest confidence.
@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from transferlab.checkpoint import Checkpoint
-from transferlab.convergence import iterations_table
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError, unknown_name
-from transferlab.scratch_params import ARCHS, ModelSpec, ScratchParams
+from transferlab.scratch.convergence import iterations_table
+from transferlab.scratch.params import ARCHS, ModelSpec, ScratchParams
 from transferlab.seeding import torch_generator
-from transferlab.training import fit, predict_logits
+from transferlab.training.checkpoint import Checkpoint
+from transferlab.training.loop import fit, predict_logits
 
 
 def _act(name: str) -> nn.Module:

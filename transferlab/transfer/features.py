@@ -14,7 +14,7 @@ Where the images need no resizing, the input is normalised by a table lookup
 (:func:`network_input`), the same values as ``Backbone.preprocess`` at a fraction of the cost.
 
 The on-disk cache (``Features``, ``save_features``, ``load_features``) lives in
-:mod:`transferlab.feature_cache`, which needs no torch, and is re-exported here.
+:mod:`transferlab.transfer.feature_cache`, which needs no torch, and is re-exported here.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from tqdm.auto import tqdm
 from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
 from transferlab.errors import UserError
-from transferlab.feature_cache import Features as Features
-from transferlab.feature_cache import RowWriter
-from transferlab.feature_cache import load_features as load_features
-from transferlab.feature_cache import save_features as save_features
 from transferlab.models.backbone import Backbone
 from transferlab.models.cutpoints import resolve_layers
+from transferlab.transfer.feature_cache import Features as Features
+from transferlab.transfer.feature_cache import RowWriter
+from transferlab.transfer.feature_cache import load_features as load_features
+from transferlab.transfer.feature_cache import save_features as save_features
 
 POOL_CHOICES = ("none", "avg", "max")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transferlab.config import require
 from transferlab.models.archs import ARCH_NAMES
-from transferlab.training_params import OptimParams
+from transferlab.training.params import OptimParams
 
 WEIGHT_KINDS = ("pretrain", "none", "imagenet")
 

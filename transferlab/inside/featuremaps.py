@@ -21,7 +21,7 @@ from torchvision.models.feature_extraction import create_feature_extractor
 
 from transferlab.data.prepared import PreparedDataset, to_nchw_uint8
 from transferlab.errors import UserError
-from transferlab.featuremaps_params import FeaturemapsParams
+from transferlab.inside.params import FeaturemapsParams
 from transferlab.models.backbone import Backbone
 from transferlab.models.cutpoints import resolve_layers
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from transferlab.config import require
 from transferlab.errors import unknown_name
-from transferlab.training_params import OptimParams
+from transferlab.training.params import OptimParams
 
 Arch = Literal["linear", "mlp", "cnn", "cifar_cnn"]
 Activation = Literal["relu", "sigmoid"]

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from transferlab.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
 from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
-from transferlab.training_params import OptimParams
+from transferlab.training.checkpoint import Checkpoint, fingerprint, rng_state, set_rng_state
+from transferlab.training.params import OptimParams
 
 Preprocess = Callable[[torch.Tensor], torch.Tensor]
 

@@ -1,4 +1,7 @@
-"""Optimiser and schedule knobs shared by pretrain, finetune and scratch (torch-free: the params check imports it)."""
+"""The training wing's params: optimiser knobs shared by pretrain, finetune and scratch, and ``resume``.
+
+Torch-free: the whole-file params check every stage runs imports them.
+"""
 
 from __future__ import annotations
 
@@ -26,3 +29,16 @@ class OptimParams:
         require(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
         require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResumeParams:
+    """The ``resume`` section of params.yaml (not a DVC-tracked param: it changes no result)."""
+
+    enabled: bool = False  # continue a killed stage from its last checkpoint
+    save: bool = True  # write checkpoints while training
+    every_iterations: int = 100  # iteration-based loops (GANs): iterations between checkpoints
+    dir: str = "data/checkpoints"
+
+    def __post_init__(self) -> None:
+        require(self.every_iterations >= 1, f"every_iterations must be >= 1, got {self.every_iterations}")

@@ -14,29 +14,12 @@ import time
 from typing import Any
 
 import numpy as np
+from sklearn.manifold import TSNE
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
 
-from transferlab.config import require
 from transferlab.errors import UserError
-
-
-@dataclasses.dataclass(frozen=True)
-class TsneParams:
-    """The ``tsne`` section."""
-
-    layer: str = "fc7"
-    max_points: int = 1000
-    perplexity: float = 30.0
-    max_iter: int = 500
-    knn_k: int = 5
-
-    def __post_init__(self) -> None:
-        require(self.max_points >= 10, f"max_points must be >= 10, got {self.max_points}")
-        require(self.perplexity > 0, f"perplexity must be > 0, got {self.perplexity}")
-        require(
-            self.max_iter >= 300,
-            f"max_iter must be >= 300 (the first 250 are sklearn's early exaggeration), got {self.max_iter}",
-        )
-        require(self.knn_k >= 1, f"knn_k must be >= 1, got {self.knn_k}")
+from transferlab.transfer.params import TsneParams
 
 
 @dataclasses.dataclass
@@ -65,11 +48,6 @@ def run(
     y, test = np.asarray(labels)[idx], np.asarray(is_test, dtype=bool)[idx]
     if len(X) <= params.perplexity:
         raise UserError(f"tsne.perplexity ({params.perplexity:g}) must be below the number of points ({len(X)}); lower it")
-    # scikit-learn imported here, not at module level: every stage imports TsneParams (whole-file params check)
-    from sklearn.manifold import TSNE
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import StandardScaler
-
     start = time.perf_counter()
     X = StandardScaler().fit_transform(X)
     tsne = TSNE(

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from transferlab.convarith import ReceptiveField, fc_equivalent_weights
 from transferlab.errors import UserError
+from transferlab.inside.convarith import ReceptiveField, fc_equivalent_weights
 from transferlab.models.registry import get_arch
 
 POOLS = (nn.MaxPool2d, nn.AvgPool2d)

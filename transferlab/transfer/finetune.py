@@ -1,6 +1,6 @@
 """Transfer by fine-tuning: replace the last layer, then train only it (``head``) or everything (``full``).
 
-Uses the one training loop (``transferlab.training.fit``) with the backbone's own
+Uses the one training loop (``transferlab.training.loop.fit``) with the backbone's own
 preprocessing. In ``head`` mode every backbone parameter is frozen AND the backbone
 stays in eval mode (BatchNorm statistics and dropout fixed), so it is exactly a
 trainable linear layer on fixed penultimate features; only the new head changes.
@@ -16,12 +16,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from transferlab.checkpoint import Checkpoint
 from transferlab.data.prepared import PreparedDataset
-from transferlab.finetune_params import MODES, FinetuneParams
 from transferlab.models.registry import load_backbone
 from transferlab.seeding import torch_generator
-from transferlab.training import fit
+from transferlab.training.checkpoint import Checkpoint
+from transferlab.training.loop import fit
+from transferlab.transfer.params import MODES, FinetuneParams
 
 
 class Augment:

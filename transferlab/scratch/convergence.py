@@ -2,7 +2,7 @@
 
 "How many iterations until the model reaches X% training accuracy" turns "sigmoid
 converges more slowly than ReLU" from an impression into a number. It is read off the
-per-k-iteration rows that :func:`transferlab.training.fit` logs, so it is exactly as
+per-k-iteration rows that :func:`transferlab.training.loop.fit` logs, so it is exactly as
 fine-grained as ``log_every``.
 """
 

@@ -14,14 +14,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from transferlab.checkpoint import Checkpoint
 from transferlab.data.prepared import PreparedDataset
 from transferlab.device import resolve_device
 from transferlab.errors import UserError
+from transferlab.models.params import BackboneEntry, PretrainParams
 from transferlab.models.registry import build_backbone, save_backbone
-from transferlab.pretrain_params import BackboneEntry, PretrainParams
 from transferlab.seeding import torch_generator
-from transferlab.training import fit
+from transferlab.training.checkpoint import Checkpoint
+from transferlab.training.loop import fit
 
 
 def materialise_backbone(

@@ -29,10 +29,10 @@ import torch
 from transferlab.data.folder import FolderOptions, ImageItem, class_files, read_items
 from transferlab.data.prepared import PreparedDataset
 from transferlab.errors import UserError
+from transferlab.inside.params import PredictParams
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import head_classes
-from transferlab.predict_params import PredictParams
-from transferlab.training import predict_logits
+from transferlab.training.loop import predict_logits
 
 SKIMAGE_PHOTOS = ("astronaut", "cat", "coffee", "rocket", "horse", "camera", "logo")
 

@@ -14,10 +14,10 @@ import torch
 
 from transferlab.data.prepared import load_prepared
 from transferlab.device import resolve_device
-from transferlab.extraction_params import ExtractParams
-from transferlab.features import extract_features, save_features
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import load_backbone, resolve_layers
+from transferlab.transfer.features import extract_features, save_features
+from transferlab.transfer.params import ExtractParams
 
 
 def extract_dataset(

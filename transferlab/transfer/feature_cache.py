@@ -10,7 +10,7 @@ A directory::
 so classifier sweeps and t-SNE never run the network again. A layer's file can be
 written batch by batch as it is computed (:class:`RowWriter`), with the bytes ``np.save``
 writes for the whole array. Kept apart from
-:mod:`transferlab.features` (the extraction) so the stages that only read features do not
+:mod:`transferlab.transfer.features` (the extraction) so the stages that only read features do not
 import torch (about 650 MB of RSS and seconds of start-up per stage).
 """
 

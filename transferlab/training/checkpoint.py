@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from transferlab.checkpoint_params import ResumeParams
 from transferlab.config import PARAMS_FILE, from_mapping, read_params, to_dict
 from transferlab.errors import UserError
 from transferlab.io import atomic_file
+from transferlab.training.params import ResumeParams
 
 ENV_RESUME = "TRANSFERLAB_RESUME"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
