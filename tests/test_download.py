@@ -6,6 +6,7 @@ import functools
 import hashlib
 import io
 import socket
+import stat
 import tarfile
 import threading
 import zipfile
@@ -19,6 +20,7 @@ from PIL import Image
 from transferlab.data.archives import extract_archive
 from transferlab.data.registry import prepare_dataset
 from transferlab.errors import UserError
+from transferlab.io import current_umask
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
@@ -97,6 +99,9 @@ def test_hymenoptera_zip_verified_and_prepared(server, tmp_path):
     prov = ds.meta["provenance"]
     assert prov["sha256"] == digest and prov["sha256_pinned"] is True
     assert prov["url"] == entry["url"]
+    # the download and its extracted tree are ordinary files for the group, not mkstemp's 0600
+    want = {0o666 & ~current_umask(), 0o777 & ~current_umask()}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in cache.rglob("*")} == want
     # a second run reuses the verified cache (the server is not needed)
     (www / "hymenoptera_data.zip").unlink()
     again = prepare_dataset("hymenoptera", entry, seed=0, cache_dir=cache)

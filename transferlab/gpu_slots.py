@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO
 
 from transferlab.errors import UserError
+from transferlab.io import temp_file
 
 LOCK_DIR_ENV = "TRANSFERLAB_GPU_LOCK_DIR"
 POLICY_ENV = "TRANSFERLAB_GPU_POLICY"
@@ -97,7 +98,7 @@ def _claim_free(directory: Path, count: int) -> tuple[GpuSlot, IO] | None:
 
 def _claim_shared(directory: Path, count: int) -> tuple[GpuSlot, IO]:
     index = min(range(count), key=lambda i: (_live_sharers(directory, i), i))
-    fd, name = tempfile.mkstemp(prefix=f"gpu{index}.share.", dir=directory)
+    fd, name = temp_file(f"gpu{index}.share.", directory)  # others' processes test its lock too
     os.close(fd)
     handle = open(name, "a+")  # noqa: SIM115 - held open for the life of the process
     fcntl.flock(handle, fcntl.LOCK_EX)  # a fresh unique file: nobody else holds it

@@ -26,6 +26,43 @@ import psutil
 TEMP_MARK = ".tmp-"
 
 
+def current_umask() -> int:
+    """The process's file-mode creation mask, read without changing it where Linux allows."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable read is a set-and-restore
+    os.umask(mask)
+    return mask
+
+
+def ordinary_mode(directory: bool = False) -> int:
+    """The mode ``open()`` / ``mkdir()`` would give under the umask (0644 / 0755 under 022)."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def temp_file(prefix: str, dir: Path, suffix: str = "") -> tuple[int, Path]:
+    """``tempfile.mkstemp`` with the ordinary mode instead of its private 0600.
+
+    Outputs are written through temporary files and renamed into place, so the mode of the
+    temporary is the output's: a private one would hide metrics and reports from the group of
+    a shared lab server (``cache.shared group``).
+    """
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=dir)
+    os.fchmod(fd, ordinary_mode())
+    return fd, Path(name)
+
+
+def temp_dir(prefix: str, dir: Path) -> Path:
+    """``tempfile.mkdtemp`` with the ordinary mode instead of its private 0700."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=dir))
+    path.chmod(ordinary_mode(directory=True))
+    return path
+
+
 def _temp_prefix(path: Path) -> str:
     return f".{path.name}{TEMP_MARK}{os.getpid()}-"
 
@@ -88,7 +125,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), dir=path.parent))
+    tmp = temp_dir(_temp_prefix(path), path.parent)
     try:
         yield tmp
     except BaseException:
@@ -109,7 +146,7 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[Any]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     recover(path)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), dir=path.parent)
+    fd, tmp = temp_file(_temp_prefix(path), path.parent)
     try:
         with os.fdopen(fd, mode) as fh:
             yield fh

@@ -12,11 +12,11 @@ import shutil
 import stat
 import subprocess
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 from transferlab.errors import UserError
+from transferlab.io import temp_dir
 
 RAR_MAGIC = b"Rar!\x1a\x07"
 
@@ -88,7 +88,7 @@ def extract_archive(archive: Path, dest: Path, *, where: str) -> Path:
     else:
         raise UserError(f"{where}: {archive.name} is not a zip, tar or rar archive; check the url")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    tmp = temp_dir(f".{dest.name}.", dest.parent)
     try:
         extract(archive, tmp, where)
         tmp.rename(dest)

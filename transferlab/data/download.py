@@ -11,13 +11,13 @@ import contextlib
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
 from transferlab.errors import UserError
+from transferlab.io import temp_file
 
 CHUNK = 1 << 20
 TIMEOUT_S = 60
@@ -53,8 +53,7 @@ def fetch(url: str, cache_dir: Path, *, sha256: str | None, where: str) -> tuple
             return final, digest
         final.unlink()  # stale or corrupt copy: download again
     cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=cache_dir)
-    tmp = Path(tmp_name)
+    fd, tmp = temp_file(f".{final.name}.", cache_dir, suffix=".part")
     try:
         print(f"downloading {url} -> {final}", file=sys.stderr)
         digest = _stream(url, fd)

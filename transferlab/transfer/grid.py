@@ -43,7 +43,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from transferlab.transfer.params import ClassifyParams, c_label, pca_label
-from transferlab.transfer.pca import GramPCA, centred_eigh, pca_components
+from transferlab.transfer.pca import GramPCA, centred_eigh, pca_components, score_scales
 
 # With linear_impl: auto, LinearSVC (liblinear) replaces SVC's linear kernel (libsvm) above
 # this many training samples: libsvm's cost grows ~quadratically with samples, liblinear's
@@ -189,8 +189,9 @@ def gram_pca(
     k = pca_components(lam, fraction)
     Uk, lk = np.ascontiguousarray(U[:, :k]), lam[:k]
     del U
-    P = Uk * np.sqrt(lk)
-    Pe = (Gec @ Uk) / np.sqrt(np.where(lk > 0, lk, 1.0))
+    root, divisor = score_scales(lk, n)  # a null component scores 0 (no axis; see null_eigenvalue)
+    P = Uk * root
+    Pe = (Gec @ Uk) / divisor
     var = float(lk.sum()) / (n * k)  # scores have zero mean per component
     kept = float(lk.sum() / lam.sum()) if lam.sum() > 0 else 1.0
     return P @ P.T, Pe @ P.T, np.einsum("ij,ij->i", P, P), np.einsum("ij,ij->i", Pe, Pe), var, k, kept

@@ -28,6 +28,25 @@ def pca_components(eigenvalues: np.ndarray, fraction: float | None) -> int:
     return int(np.searchsorted(ratio_cumsum, fraction, side="right") + 1)  # PCA's own rule
 
 
+def null_eigenvalue(lam: np.ndarray, n: int) -> float:
+    """Eigenvalues of an n x n Gram matrix at or below this are zero to eigh's accuracy.
+
+    ``eigh`` returns each eigenvalue with an absolute error of about n eps lambda_max, so a
+    direction of no variance (centred rows have rank n - 1) comes back as a tiny, possibly
+    positive, number. Its axis ``Xc^T u / sqrt(lambda)`` is then noise divided by noise, and
+    a new row's score on it is unbounded; such components must score 0 instead.
+    """
+    return float(lam[0]) * n * np.finfo(np.float64).eps if len(lam) else 0.0
+
+
+def score_scales(lk: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(sqrt(lambda), divisor)`` per kept component: a train score is ``u sqrt(lambda)``, an
+    axis or a new row's score is divided by ``divisor``; both give 0 where lambda is null."""
+    real = lk > null_eigenvalue(lk, n)
+    root = np.sqrt(np.where(real, lk, 0.0))
+    return root, np.where(real, root, np.inf)
+
+
 def centred_eigh(G: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Eigenpairs of the double-centred Gram matrix ``G``, largest first, at most ``rank`` of them.
 
@@ -52,6 +71,8 @@ class GramPCA(TransformerMixin, BaseEstimator):
     Same ``n_components_``, ``explained_variance_ratio_``, ``mean_`` and components (up to
     each component's sign, which no SVM kernel sees) as ``PCA(svd_solver="full")``.
     ``n_components``: a variance fraction in (0, 1), or None / 1.0 for every component.
+    On the Gram path a component without variance (see :func:`null_eigenvalue`) scores 0
+    where scikit-learn returns an arbitrary unit axis of the null space.
     """
 
     def __init__(self, n_components: float | None = None) -> None:
@@ -81,15 +102,17 @@ class GramPCA(TransformerMixin, BaseEstimator):
         lam, U, _, _ = centred_eigh(X @ X.T, rank=min(n, d))
         k = pca_components(lam, fraction)
         Uk, lk = U[:, :k], lam[:k]
-        # centred rows' principal axes: Xc^T U_k / sqrt(lam_k), with Xc^T U = X^T U - mean (1^T U)
+        # centred rows' principal axes: Xc^T U_k / sqrt(lam_k), with Xc^T U = X^T U - mean (1^T U);
+        # a null component (no variance to eigh's accuracy) has no axis: its row is 0, it scores 0
+        root, divisor = score_scales(lk, n)
         axes = X.T @ Uk - np.outer(self.mean_, Uk.sum(axis=0))
-        axes /= np.sqrt(np.where(lk > 0, lk, 1.0))
+        axes /= divisor
         self.components_ = np.ascontiguousarray(axes.T)
         self.explained_variance_ = lk / max(n - 1, 1)
         total = lam.sum()
         self.explained_variance_ratio_ = lk / total if total > 0 else np.ones(k) / k
         self.n_components_ = k
-        return Uk * np.sqrt(lk)
+        return Uk * root
 
     def transform(self, X: np.ndarray) -> np.ndarray:
         check_is_fitted(self, "components_")
