@@ -12,8 +12,8 @@ of the module's docstring. Its ``main(argv=None)`` is the stage's body decorated
 3. loads ``base`` and the stage's own section into their frozen dataclasses;
 4. seeds every RNG (:func:`transferlab.seeding.seed_everything`).
 
-The :class:`Job` it returns holds all of that, the resolved device, and writes the stage's
-metrics stamped with the seed; ``main`` then calls a pure ``run(...)`` of the package.
+The body gets the :class:`Job`: all of that, the resolved device, and a metrics writer stamped
+with the seed; it calls a pure ``run(...)`` of the package and writes the outputs.
 """
 
 from __future__ import annotations
@@ -115,9 +115,8 @@ class Job(Generic[T]):
     @functools.cached_property
     def device(self) -> torch.device:
         """``base.device`` resolved (with several GPUs visible, this process's own one)."""
-        from transferlab.device import (
-            resolve_device,  # imports torch, which the torch-free stages never load
-        )
+        # imported here: transferlab.device imports torch, which the torch-free stages never load
+        from transferlab.device import resolve_device
 
         return resolve_device(self.base.device)
 
@@ -155,7 +154,7 @@ class Stage(Generic[T]):
         self.params_file = params_file
 
     def parser(self) -> argparse.ArgumentParser:
-        """The stage's argparse parser (what ``stages/<name>.py``'s ``get_args_parser`` returns)."""
+        """The stage's argparse parser: the declared options, then ``--params``."""
         parser = argparse.ArgumentParser(description=self.description)
         for arg in self.args:
             arg.add_to(parser)
