@@ -4,7 +4,7 @@ Inputs:  data/prepared/<dataset>, data/models/<backbone>
 Outputs: metrics/finetune/<dataset>-<backbone>-<mode>.json (best/final test accuracy, wall seconds),
          plots/finetune/<dataset>-<backbone>-<mode>.json (per-epoch train/test loss and accuracy),
          reports/figures/finetune/<dataset>-<backbone>-<mode>.png (the same curves)
-Params:  base (seed, device), finetune (optimiser, epochs, augmentation; `modes` only shapes the matrix)
+Params:  base (seed, device), backbones.<backbone>.extract_size (the input side, as extract), finetune (optimiser, epochs, augmentation; `modes` only shapes the matrix)
          resume (read, not DVC-tracked: checkpoint to data/checkpoints/<stage>/<item>, continue on request)
 """
 
@@ -16,6 +16,7 @@ from transferlab.data.prepared import load_prepared
 from transferlab.errors import UserError
 from transferlab.figures import save_figure
 from transferlab.io import write_json
+from transferlab.models.params import BackboneEntry
 from transferlab.stage import METRICS, Job, Stage, name, path
 from transferlab.training.checkpoint import stage_checkpoint
 from transferlab.transfer.finetune import curves_figure, run
@@ -41,7 +42,10 @@ def main(job: Job[FinetuneParams]) -> None:
     checkpoint = stage_checkpoint(
         "finetune", args.metrics.stem, job.base, params, args.mode, args.dataset, args.backbone, params_path=args.params
     )
-    result = run(ds, args.backbone, args.mode, params, job.seed, device, checkpoint=checkpoint)
+    entry = job.entry(BackboneEntry, "backbones", args.backbone.name, "backbone")
+    result = run(
+        ds, args.backbone, args.mode, params, job.seed, device, checkpoint=checkpoint, input_size=entry.extract_size
+    )
     m = result.metrics
     title = f"fine-tune {m['backbone']} on {m['dataset']} ({args.mode}): final test acc {m['final_test_acc']:.3f}"
     save_figure(curves_figure(result.curve, title), args.figure)

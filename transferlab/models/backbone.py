@@ -47,6 +47,15 @@ class Backbone:
             x = TF.center_crop(x, [self.input_size, self.input_size])
         return TF.normalize(x, list(self.mean), list(self.std))
 
+    def at_size(self, input_size: int | None) -> Backbone:
+        """This backbone fed ``input_size`` px images (shorter side resized to it, square crop); None = as is.
+
+        The transfer stages use it to feed a 224 px ImageNet net smaller inputs from small images.
+        """
+        if input_size is None:
+            return self
+        return dataclasses.replace(self, input_size=input_size, resize_size=input_size)
+
     def head_module(self) -> nn.Module:
         return self.model.get_submodule(self.head)
 
