@@ -122,6 +122,7 @@ def test_inspect_counts_timms_parameters_and_layers_lists_the_cut_points(capsys)
 
 
 def test_backbone_entry_sets_its_own_input_size_and_pooling():
+    from transferlab.config import ParamError
     from transferlab.models.params import BackboneEntry
     from transferlab.transfer.extraction import for_backbone
     from transferlab.transfer.params import ExtractParams
@@ -130,7 +131,7 @@ def test_backbone_entry_sets_its_own_input_size_and_pooling():
     own = BackboneEntry(arch="efficientnet_lite0", layers=("block6",), extract_size=112, pool="avg", pool_size=2)
     assert (for_backbone(shared, own).pool, for_backbone(shared, own).pool_size) == ("avg", 2)
     assert for_backbone(shared, BackboneEntry(arch="vgg_mini")) == shared
-    with pytest.raises(UserError, match="pool"):
+    with pytest.raises(ParamError, match="pool must be none, avg, max or null"):
         BackboneEntry(arch="vgg_mini", pool="mean")
     b = build_backbone("efficientnet_lite0", "none", seed=0).at_size(112)
     x = b.preprocess(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))  # grayscale 28 px -> RGB 112 px
