@@ -187,7 +187,7 @@ NAMES = [  # keys holding a name of something (dataset, backbone, arch, cut poin
     "backbones.vgg_mini.layers[2]", "datasets.digits.source", "inspect.archs[1]", "classify.kernels[1]",
     "finetune.modes[0]", "scratch.models[1]", "scratch.datasets[0]", "gan.variants[1]", "gan.classifier",
     "gan.fid_layer", "gan.dataset", "featuremaps.deep_layer", "featuremaps.backbone", "featuremaps.dataset",
-    "predict.backbone", "predict.dataset", "fcn.backbone", "fcn.dataset", "explain.backbones[0]",
+    "predict.backbone", "fcn.backbone", "fcn.dataset", "explain.backbones[0]",
     "explain.dataset", "pretrain.dataset", "scratch.models_config.cnn.arch", "gan.configs.dcgan.arch",
     "extract.pool", "classify.linear_impl", "explain.saliency.target", "datasets.cifar10-small.on_bad_file",
     "predict.on_bad_file", "scratch.models_config.cnn.augment", "pretrain.optimizer", "finetune.lr_schedule",
