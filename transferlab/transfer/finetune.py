@@ -144,6 +144,16 @@ def run(
     return FinetuneResult(metrics, curve, backbone.model, backbone.head)
 
 
+def skipped_figure(text: str):
+    """A figure that says why a fine-tuning run was skipped (the stage's figure output still exists)."""
+    from transferlab.figures import plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8)
+    return fig
+
+
 def curves_figure(curve: list[dict[str, float]], title: str):
     """Loss and accuracy per epoch, train and test (the finetune stage's figure)."""
     from transferlab.figures import plt

@@ -69,6 +69,9 @@ def _table(
         out.append({"method": "softmax head", "layer": h["layer"], "dim": h["dim"], "C": h["C"],
                     "test acc": h["test_acc"], "fit s": h["fit_seconds"], "predict s": h["predict_seconds"]})
     for f in finetunes:
+        if "skipped" in f:
+            out.append({"method": f"fine-tune {f['mode']}", "kernel": f["skipped"]})
+            continue
         out.append({"method": f"fine-tune {f['mode']}", "layer": "all" if f["mode"] == "full" else "head only",
                     "test acc": f["final_test_acc"], "cv acc": None, "fit s": f["seconds"],
                     "kernel": f"{f['optimizer']} lr={f['lr']:g}, {f['epochs']} ep"})
@@ -171,7 +174,7 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
                          for k, rec in report.items() if isinstance(rec, dict)]
             if per_class:
                 blocks.append(Table(pd.DataFrame(per_class), f"{item}: classification report of the best row by CV (test split)."))
-        for f in fts:
+        for f in (f for f in fts if "skipped" not in f):
             name = f"{item}-{f['mode']}"
             blocks += _figure(reports_dir, f"figures/finetune/{name}.png", f"{name}: fine-tuning curves per epoch")
         if item in tsne:
