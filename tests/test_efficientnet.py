@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -12,6 +13,7 @@ from torchvision.models import ResNet18_Weights
 from transferlab.errors import UserError
 from transferlab.models import efficientnet
 from transferlab.models.registry import ARCHS, build_backbone, load_backbone, save_backbone
+from transferlab.models.weights import file_sha256
 
 torch.set_num_threads(1)
 
@@ -99,6 +101,9 @@ def test_card_only_round_trip(tmp_path, lite0):
         lite0, tmp_path, {"name": "lite0", "weights": "imagenet", "seed": 0}, include_weights=False
     )
     assert not (tmp_path / "weights.pt").exists()
+    card = json.loads((tmp_path / "card.json").read_text())
+    assert card["weights_file"] == f"{efficientnet.PACKAGE}/models/efficientnet-lite0-57934424.pth"  # no machine path
+    assert card["weights_sha256"] == file_sha256(efficientnet.wheel_weights_file())
     again = load_backbone(tmp_path)
     a, b = lite0.model.state_dict(), again.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)

