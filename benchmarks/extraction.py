@@ -69,7 +69,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--extract-large-images", type=int, default=32, help="224 px photo-crop JPEGs")
     group.add_argument("--extract-large-batch", type=int, default=8)
     group.add_argument(
-        "--extract-large-archs", nargs="*", default=["vgg16"], help="torchvision archs at 224 px, weights none (none: skip)"
+        "--extract-large-archs", nargs="*", default=["vgg16", "efficientnet_lite0"], help="registry archs at 224 px, weights none (none: skip)"
     )
     group.add_argument(
         "--extract-min-seconds", type=float, default=10.0, help="repeat the rounds of each comparison until this long"

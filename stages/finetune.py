@@ -4,7 +4,8 @@ Inputs:  data/prepared/<dataset>, data/models/<backbone>
 Outputs: metrics/finetune/<dataset>-<backbone>-<mode>.json (best/final test accuracy, wall seconds),
          plots/finetune/<dataset>-<backbone>-<mode>.json (per-epoch train/test loss and accuracy),
          reports/figures/finetune/<dataset>-<backbone>-<mode>.png (the same curves)
-Params:  base (seed, device), finetune (optimiser, epochs, augmentation; `modes` only shapes the matrix)
+Params:  base (seed, device), backbones.<backbone> (extract_size: the input side, as extract;
+         finetune_modes: a mode not listed writes a `skipped` record instead of training), finetune (optimiser, epochs, augmentation; `modes` only shapes the matrix)
          resume (read, not DVC-tracked: checkpoint to data/checkpoints/<stage>/<item>, continue on request)
 """
 
@@ -16,9 +17,10 @@ from transferlab.data.prepared import load_prepared
 from transferlab.errors import UserError
 from transferlab.figures import save_figure
 from transferlab.io import write_json
+from transferlab.models.params import BackboneEntry
 from transferlab.stage import METRICS, Job, Stage, name, path
 from transferlab.training.checkpoint import stage_checkpoint
-from transferlab.transfer.finetune import curves_figure, run
+from transferlab.transfer.finetune import curves_figure, run, skipped_figure
 from transferlab.transfer.params import MODES, FinetuneParams
 
 STAGE = Stage(
@@ -38,10 +40,23 @@ def main(job: Job[FinetuneParams]) -> None:
     if params.threads is not None:
         torch.set_num_threads(params.threads)
     ds = load_prepared(args.dataset)
+    entry = job.entry(BackboneEntry, "backbones", args.backbone.name, "backbone")
+    if entry.finetune_modes is not None and args.mode not in entry.finetune_modes:
+        reason = (
+            f"skipped: backbones.{args.backbone.name}.finetune_modes is [{', '.join(entry.finetune_modes)}] "
+            "(see its comment in params.yaml for why)"
+        )
+        write_json(args.plots, [])
+        save_figure(skipped_figure(f"fine-tune {args.backbone.name} on {ds.name} ({args.mode}): {reason}"), args.figure)
+        job.write_metrics(args.metrics, {"dataset": ds.name, "backbone": args.backbone.name, "mode": args.mode, "skipped": reason})
+        print(f"finetune {args.backbone.name} {args.mode} on {ds.name}: {reason}")
+        return
     checkpoint = stage_checkpoint(
         "finetune", args.metrics.stem, job.base, params, args.mode, args.dataset, args.backbone, params_path=args.params
     )
-    result = run(ds, args.backbone, args.mode, params, job.seed, device, checkpoint=checkpoint)
+    result = run(
+        ds, args.backbone, args.mode, params, job.seed, device, checkpoint=checkpoint, input_size=entry.extract_size
+    )
     m = result.metrics
     title = f"fine-tune {m['backbone']} on {m['dataset']} ({args.mode}): final test acc {m['final_test_acc']:.3f}"
     save_figure(curves_figure(result.curve, title), args.figure)

@@ -3,10 +3,12 @@
 Inputs:  data/features/<dataset>-<backbone> (the feature cache; the network never runs here)
 Outputs: metrics/tsne/<dataset>-<backbone>.json (points, layer, KL divergence, 2-D kNN test accuracy),
          reports/figures/tsne/<dataset>-<backbone>.png
-Params:  base (seed), tsne
+Params:  base (seed), tsne (layer null = the backbone's deepest extracted layer)
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from threadpoolctl import threadpool_limits
 
@@ -24,7 +26,9 @@ STAGE = Stage(__doc__, FEATURES, METRICS, FIGURE, section=(TsneParams, "tsne"))
 def main(job: Job[TsneParams]) -> None:
     args, params = job.args, job.params
     cache = load_features(args.features, mmap=True)
-    have = list(cache.meta.get("layers", {}))
+    have = list(cache.meta.get("layers", {}))  # network order
+    if params.layer is None and have:  # null: this backbone's deepest extracted layer
+        params = dataclasses.replace(params, layer=have[-1])
     if params.layer not in have:
         raise UserError(
             f"tsne.layer {params.layer!r} was not extracted into {args.features} (it has {', '.join(have)}); "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
 
 from transferlab import cli
 from transferlab.errors import UserError
 from transferlab.models import vgg_mini
+from transferlab.models.cutpoints import create_extractor, graph_node_names
 from transferlab.models.registry import (
     ARCHS,
     build_backbone,
@@ -33,6 +33,11 @@ EXPECTED = {
         "fire2": (128, 55, 55), "fire3": (128, 55, 55), "fire4": (256, 27, 27), "fire5": (256, 27, 27),
         "fire6": (384, 13, 13), "fire7": (384, 13, 13), "fire8": (512, 13, 13), "fire9": (512, 13, 13),
         "pool": (1000,),
+    },
+    "efficientnet_lite0": {
+        "stem": (32, 112, 112), "block1": (16, 112, 112), "block2": (24, 56, 56), "block3": (40, 28, 28),
+        "block4": (80, 14, 14), "block5": (112, 14, 14), "block6": (192, 7, 7), "block7": (320, 7, 7),
+        "conv_head": (1280, 7, 7), "pool": (1280,),
     },
 }
 _SIDE = vgg_mini.INPUT_SIZE // 2 ** len(vgg_mini.BLOCKS)  # 28 px -> 3
@@ -60,9 +65,9 @@ def test_cut_points_real_forward_shapes(built):
     """One real forward pass (batch 1) through every named cut point gives the expected shape."""
     spec = ARCHS[built.arch]
     assert list(built.cut_points) == list(EXPECTED[built.arch])  # network order, exact names
-    _, eval_nodes = get_graph_node_names(built.model)
+    _, eval_nodes = graph_node_names(built.model)
     assert set(built.cut_points.values()) <= set(eval_nodes)
-    extractor = create_feature_extractor(built.model.eval(), {n: k for k, n in built.cut_points.items()})
+    extractor = create_extractor(built.model.eval(), {n: k for k, n in built.cut_points.items()})
     x = built.preprocess(torch.randint(0, 256, (1, 3, spec.input_size, spec.input_size), dtype=torch.uint8))
     with torch.no_grad():
         out = extractor(x)
@@ -78,7 +83,7 @@ def test_presets_and_heads():
     assert vgg.mean == pytest.approx((0.485, 0.456, 0.406)) and vgg.std == pytest.approx((0.229, 0.224, 0.225))
     assert {a: ARCHS[a].head for a in ARCHS} == {
         "vgg16": "classifier.6", "alexnet": "classifier.6", "resnet18": "fc", "resnet50": "fc",
-        "squeezenet1_1": "classifier.1", "vgg_mini": "classifier.6",
+        "squeezenet1_1": "classifier.1", "vgg_mini": "classifier.6", "efficientnet_lite0": "classifier",
     }
     mini = ARCHS["vgg_mini"]
     assert (mini.input_size, mini.mean, mini.std) == (vgg_mini.INPUT_SIZE, (0.5,) * 3, (0.5,) * 3)

@@ -187,7 +187,7 @@ NAMES = [  # keys holding a name of something (dataset, backbone, arch, cut poin
     "backbones.vgg_mini.layers[2]", "datasets.digits.source", "inspect.archs[1]", "classify.kernels[1]",
     "finetune.modes[0]", "scratch.models[1]", "scratch.datasets[0]", "gan.variants[1]", "gan.classifier",
     "gan.fid_layer", "gan.dataset", "featuremaps.deep_layer", "featuremaps.backbone", "featuremaps.dataset",
-    "tsne.layer", "predict.backbone", "predict.dataset", "fcn.backbone", "fcn.dataset", "explain.backbones[0]",
+    "predict.backbone", "fcn.backbone", "fcn.dataset", "explain.backbones[0]",
     "explain.dataset", "pretrain.dataset", "scratch.models_config.cnn.arch", "gan.configs.dcgan.arch",
     "extract.pool", "classify.linear_impl", "explain.saliency.target", "datasets.cifar10-small.on_bad_file",
     "predict.on_bad_file", "scratch.models_config.cnn.augment", "pretrain.optimizer", "finetune.lr_schedule",
@@ -223,7 +223,7 @@ def empty_cases() -> list[Case]:
 
 REQUIRED = [  # keys (and whole sections / entries) that may not be null
     "base.seed", "classify.cv_folds", "classify.C", "classify.scale", "finetune.lr", "pretrain.epochs",
-    "gan.iterations", "study.datasets", "tsne.layer", "predict.backbone", "explain.dataset",
+    "gan.iterations", "study.datasets", "predict.backbone", "explain.dataset",
     "backbones.vgg_mini.arch", "datasets.digits.source", "datasets.digits.test_fraction", "classify",
     "explain.saliency", "scratch.models_config.cnn.optim", "gan.configs.dcgan", "backbones.vgg_mini",
     "extract.pool",
@@ -322,7 +322,7 @@ def test_an_unanticipated_error_in_a_section_check_is_one_line_naming_the_key():
 def test_check_params_command_lists_every_problem(tmp_path, capsys):
     assert cli.main(["check-params", str(ROOT / "params.yaml")]) == 0
     out = capsys.readouterr().out
-    assert f"{len(REAL)} sections valid" in out and "2 backbones" in out
+    assert f"{len(REAL)} sections valid" in out and "4 backbones" in out
     bad = mutate(mutate(REAL, ("classify", "C", 1), -1), ("study", "targets"), ["nope_name"])
     del bad["fcn"]
     bad["clasify"] = {}
@@ -440,3 +440,12 @@ def test_no_traceback_reaches_the_user(tmp_path, command, text, expected):
     assert len(lines) == 1 and re.search(expected, lines[0]), proc.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.json"]
     assert (tmp_path / "out" / "m.json").read_text() == "{}\n"
+
+
+def test_tsne_layer_null_is_per_backbone_and_a_named_one_must_be_extracted_by_each():
+    """tsne.layer: null lets vgg_mini and efficientnet_lite0 share a study; a name must be in every backbone's layers."""
+    assert REAL["tsne"]["layer"] is None and {"vgg_mini", "efficientnet_lite0"} <= set(REAL["study"]["backbones"])
+    assert not params_errors(REAL)
+    problems = [str(e) for e in params_errors(mutate(REAL, ("tsne", "layer"), "fc7"))]
+    assert len(problems) == 2  # efficientnet_lite0 and its untrained copy extract no fc7
+    assert all("tsne.layer" in p and "efficientnet_lite0" in p and "null" in p for p in problems)

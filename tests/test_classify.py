@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from sklearn.decomposition import PCA
@@ -355,3 +356,26 @@ def test_precomputed_blocked_path_predicts_like_svc_on_the_pipeline(n_components
             pre, _, _ = fit_predict("precomputed", kernel, C, y[~is_test], None, None, kernels, PARAMS, 0)
             direct, _, _ = fit_predict("svc", kernel, C, y[~is_test], Z, Ze, None, PARAMS, 0)
             _agree_off_the_boundary(pre, direct, kernel, C, y[~is_test], Z, Ze)
+
+
+def test_report_side_by_side_puts_each_untrained_copy_next_to_its_backbone():
+    from transferlab.report.sections.transfer import side_by_side
+
+    def summary(dataset, backbone, acc, pixels):
+        return {"dataset": dataset, "backbone": backbone, "best": {"test_acc": acc}, "pixels_best": {"test_acc": pixels}}
+
+    summaries = {
+        "a": summary("fmnist-100", "vgg_mini_untrained", 0.84, 0.81),
+        "b": summary("fmnist-100", "efficientnet_lite0", 0.88, 0.81),
+        "c": summary("fmnist-100", "vgg_mini", 0.92, 0.81),
+        "d": summary("fmnist-100", "efficientnet_lite0_untrained", 0.77, 0.81),
+        "e": summary("digits", "vgg_mini", 0.95, 0.97),
+    }
+    frame = side_by_side(summaries).frame
+    assert list(frame.columns) == [
+        "target", "efficientnet_lite0", "efficientnet_lite0_untrained", "vgg_mini", "vgg_mini_untrained", "raw pixels",
+    ]
+    rows = {r["target"]: r for r in frame.to_dict("records")}
+    assert rows["fmnist-100"]["efficientnet_lite0"] == 0.88 and rows["fmnist-100"]["raw pixels"] == 0.81
+    assert rows["digits"]["vgg_mini"] == 0.95 and pd.isna(rows["digits"]["efficientnet_lite0"])
+    assert side_by_side({}) is None

@@ -93,6 +93,7 @@ def test_stage_writes_metrics_plot_figure(tmp_path, model_dir):
     prepared.mkdir()
     save_prepared(_toy_dataset(), prepared)
     params = {"base": {"seed": 0, "device": "cpu", "num_workers": 0},
+              "backbones": {"toynet": {"arch": "vgg_mini", "weights": "none", "layers": ["fc7"]}},
               "finetune": {"modes": ["head", "full"], "epochs": 2, "batch_size": 16, "lr": 0.05}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     out = tmp_path / "out"
@@ -124,3 +125,24 @@ def test_stage_rejects_bad_mode_and_params(tmp_path, capsys, model_dir):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown fine-tuning mode 'partial'" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_stage_skips_a_mode_the_backbone_entry_leaves_out(tmp_path, model_dir):
+    """finetune_modes: [head] makes the full run write a `skipped` record (and empty curve), not train."""
+    prepared = tmp_path / "toy"
+    prepared.mkdir()
+    save_prepared(_toy_dataset(), prepared)
+    params = {"base": {"seed": 0, "device": "cpu", "num_workers": 0},
+              "backbones": {"toynet": {"arch": "vgg_mini", "weights": "none", "layers": ["fc7"], "finetune_modes": ["head"]}},
+              "finetune": {"modes": ["head", "full"], "epochs": 2, "batch_size": 16, "lr": 0.05}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    out = tmp_path / "out"
+    argv = ["--dataset", str(prepared), "--backbone", str(model_dir), "--mode", "full",
+            "--metrics", str(out / "m.json"), "--plots", str(out / "p.json"), "--figure", str(out / "f.png"),
+            "--params", str(tmp_path / "params.yaml")]
+    stage.main(argv)
+    m = json.loads((out / "m.json").read_text())
+    assert m["mode"] == "full" and "finetune_modes" in m["skipped"] and "final_test_acc" not in m
+    assert json.loads((out / "p.json").read_text()) == [] and (out / "f.png").is_file()
+    stage.main([*argv[:5], "head", *argv[6:]])  # the listed mode trains
+    assert "final_test_acc" in json.loads((out / "m.json").read_text())

@@ -263,10 +263,11 @@ def _extracted_layers(entry: BackboneEntry, name: str, tsne: TsneParams | None) 
             f"params.yaml: backbones.{name}.layers: empty, but extract@<target>-{name} needs at least one "
             f"cut point; pick from: {', '.join(CUT_POINTS[entry.arch])}"
         )
-    if tsne is not None and tsne.layer not in entry.layers:
+    if tsne is not None and tsne.layer is not None and tsne.layer not in entry.layers:
         raise UserError(
             f"params.yaml: tsne.layer: {tsne.layer!r} is not extracted for backbone {name!r} "
-            f"(backbones.{name}.layers: {', '.join(entry.layers)}); pick one of those or add it there"
+            f"(backbones.{name}.layers: {', '.join(entry.layers)}); pick one of those, add it there, or set "
+            "tsne.layer: null (each backbone's deepest extracted layer)"
         )
 
 

@@ -17,11 +17,10 @@ from pathlib import Path
 import numpy as np
 import scipy.linalg
 import torch
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from transferlab.device import autocast, prepare_batch
 from transferlab.models.backbone import Backbone
-from transferlab.models.cutpoints import resolve_layers
+from transferlab.models.cutpoints import create_extractor, resolve_layers
 
 # torch-fidelity's Inception weights, as torchmetrics' FrechetInceptionDistance loads them
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
@@ -82,9 +81,7 @@ class ClassifierFeatures:
         self.device = device
         self.batch_size = batch_size
         nodes = {backbone.cut_points[layer]: "features", backbone.head: "logits"}
-        self.extractor = (
-            create_feature_extractor(backbone.model, return_nodes=nodes).to(device).eval()
-        )
+        self.extractor = create_extractor(backbone.model, nodes).to(device).eval()
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:

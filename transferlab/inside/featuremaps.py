@@ -5,7 +5,7 @@ that follows it, side by side (the pre-ReLU maps on a diverging colour scale, so
 ReLU zeroes is visible); ``vgg_mini`` has BatchNorm between the two, so its "with ReLU"
 maps are after BatchNorm + ReLU. A deeper cut point (e.g. ``pool2``) shows the N
 channels most active on the first image. Maps are read with torchvision's
-``create_feature_extractor`` after switching in-place ReLUs off (an in-place ReLU
+``create_extractor`` after switching in-place ReLUs off (an in-place ReLU
 would otherwise rectify the stored convolution output too).
 """
 
@@ -17,13 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from transferlab.data.prepared import PreparedDataset, to_nchw_uint8
 from transferlab.errors import UserError
 from transferlab.inside.params import FeaturemapsParams
 from transferlab.models.backbone import Backbone
-from transferlab.models.cutpoints import resolve_layers
+from transferlab.models.cutpoints import create_extractor, resolve_layers
 
 
 def first_conv_and_relu(model: nn.Module) -> tuple[str, str]:
@@ -54,8 +53,8 @@ def extract_maps(backbone: Backbone, x: torch.Tensor, deep_layer: str) -> tuple[
     no_inplace(model)
     conv, relu = first_conv_and_relu(model)
     (layer,) = resolve_layers(backbone, [deep_layer])
-    extractor = create_feature_extractor(
-        model, return_nodes={conv: "conv", relu: "relu", backbone.cut_points[layer]: "deep"}
+    extractor = create_extractor(
+        model, {conv: "conv", relu: "relu", backbone.cut_points[layer]: "deep"}
     )
     return dict(extractor(x)), conv, relu
 

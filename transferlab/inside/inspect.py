@@ -300,10 +300,10 @@ def zero_model(arch: str) -> nn.Module:
 
 def published(arch: str) -> dict[str, float]:
     """torchvision's published parameter count and GMACs (``_ops``) for ``arch``, if any."""
-    enum = get_arch(arch).imagenet
-    if enum is None:
+    source = get_arch(arch).imagenet_source
+    meta = source.published if source is not None else {}
+    if "num_params" not in meta:
         return {}
-    meta = enum.meta
     return {"published_params": int(meta["num_params"]), "published_gmacs": float(meta["_ops"])}
 
 

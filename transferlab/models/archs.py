@@ -14,6 +14,14 @@ are checked against it by the tests. Post-ReLU nodes are used for the FC layers
 is the flattened global average pool. SqueezeNet's ``pool`` is the net's own final
 global average pool (after conv10 + ReLU, 1000-d); for 512-d pooled fire9 features
 cut at ``fire9`` with ``extract.pool: avg``.
+
+EfficientNet-Lite0 (timm's ``tf_efficientnet_lite0``) is traced with timm's FX tracer
+(torchvision's cannot trace its dynamic "same" padding; for torchvision models the two
+graphs are identical). Its BatchNorm nodes are timm's ``BatchNormAct2d``, BN + ReLU6 in
+one leaf: ``stem`` (``bn1``) and ``conv_head`` (``bn2``) are therefore after the
+activation. ``blockK`` is the end of stage K: the residual ``add`` of its last block where
+it has one, else the linear projection's BN (blocks 1 and 7 are single blocks without a
+skip). ``pool`` is the flattened global average pool (1280-d) the classifier reads.
 """
 
 from __future__ import annotations
@@ -79,6 +87,19 @@ SQUEEZENET1_1 = {
     "pool": "flatten",  # final global average pool (after conv10 + ReLU)
 }
 
+EFFICIENTNET_LITE0 = {
+    "stem": "bn1",  # conv 3x3 s2 + BN + ReLU6: 32 x 112 x 112 at 224 px
+    "block1": "blocks.0.0.bn2",  # 16 x 112 x 112
+    "block2": "blocks.1.1.add",  # 24 x 56 x 56
+    "block3": "blocks.2.1.add",  # 40 x 28 x 28
+    "block4": "blocks.3.2.add",  # 80 x 14 x 14
+    "block5": "blocks.4.2.add",  # 112 x 14 x 14
+    "block6": "blocks.5.3.add",  # 192 x 7 x 7
+    "block7": "blocks.6.0.bn3",  # 320 x 7 x 7
+    "conv_head": "bn2",  # 1x1 conv to 1280 + BN + ReLU6: 1280 x 7 x 7
+    "pool": "global_pool.flatten",  # 1280
+}
+
 CUT_POINTS: Mapping[str, Mapping[str, str]] = {
     "vgg16": VGG16,
     "alexnet": ALEXNET,
@@ -86,5 +107,6 @@ CUT_POINTS: Mapping[str, Mapping[str, str]] = {
     "resnet50": RESNET50,
     "squeezenet1_1": SQUEEZENET1_1,
     "vgg_mini": vgg_mini_cut_points(),
+    "efficientnet_lite0": EFFICIENTNET_LITE0,
 }
 ARCH_NAMES: tuple[str, ...] = tuple(CUT_POINTS)  # the backbone registry's architectures

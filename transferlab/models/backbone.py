@@ -18,7 +18,7 @@ class Backbone:
     float input the network was trained on: grayscale replicated to 3 channels,
     shorter side resized to ``resize_size``, centre-cropped to ``input_size``,
     normalised with ``mean``/``std`` (torchvision's ImageNet preset for ImageNet
-    weights). ``cut_points`` maps the study's layer names (pool1, fc7, avgpool, ...)
+    weights; the TF-Lite scaling and a bicubic resize for EfficientNet-Lite). ``cut_points`` maps the study's layer names (pool1, fc7, avgpool, ...)
     to torchvision FX graph node names.
     """
 
@@ -33,6 +33,7 @@ class Backbone:
     head: str  # dotted path of the final classification layer (replaced when fine-tuning)
     categories: tuple[str, ...] | None = None
     weights: str = "none"
+    interpolation: str = "bilinear"  # resize filter: bilinear | bicubic
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 (N, C, H, W) -> normalised float (N, 3, input_size, input_size)."""
@@ -40,10 +41,20 @@ class Backbone:
             x = x.expand(-1, 3, -1, -1)
         x = TF.to_dtype(x, torch.float32, scale=True)
         if min(x.shape[-2:]) != self.resize_size:
-            x = TF.resize(x, [self.resize_size], antialias=True)
+            mode = TF.InterpolationMode(self.interpolation)
+            x = TF.resize(x, [self.resize_size], interpolation=mode, antialias=True)
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             x = TF.center_crop(x, [self.input_size, self.input_size])
         return TF.normalize(x, list(self.mean), list(self.std))
+
+    def at_size(self, input_size: int | None) -> Backbone:
+        """This backbone fed ``input_size`` px images (shorter side resized to it, square crop); None = as is.
+
+        The transfer stages use it to feed a 224 px ImageNet net smaller inputs from small images.
+        """
+        if input_size is None:
+            return self
+        return dataclasses.replace(self, input_size=input_size, resize_size=input_size)
 
     def head_module(self) -> nn.Module:
         return self.model.get_submodule(self.head)

@@ -1,6 +1,10 @@
 """Cut points: resolving requested layer names against a backbone, and their output shapes.
 
 The name -> graph-node tables live in :mod:`transferlab.models.archs` (torch-free).
+Every FX graph of the study is traced here, with timm's tracer (:func:`create_extractor`,
+:func:`graph_node_names`): it is torchvision's with timm's untraceable helpers (dynamic
+"same" padding, BatchNormAct2d) kept as leaves, so it traces timm's EfficientNet and gives
+torchvision's models exactly the graph (and node names) torchvision's own tracer gives.
 """
 
 from __future__ import annotations
@@ -8,12 +12,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import torch
+from timm.models import create_feature_extractor as _timm_feature_extractor
+from timm.models import get_graph_node_names as _timm_graph_node_names
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 
 from transferlab.errors import UserError, unknown_name
 from transferlab.models.archs import CUT_POINTS as CUT_POINTS
 from transferlab.models.backbone import Backbone
+
+
+def create_extractor(model: nn.Module, return_nodes: Mapping[str, str]) -> nn.Module:
+    """``model`` as an FX graph returning ``{name: output}`` for ``return_nodes`` (node -> name)."""
+    return _timm_feature_extractor(model, return_nodes=dict(return_nodes))
+
+
+def graph_node_names(model: nn.Module) -> tuple[list[str], list[str]]:
+    """(train-mode, eval-mode) FX node names of ``model``, as :func:`create_extractor` names them."""
+    return _timm_graph_node_names(model)
 
 
 def resolve_layers(backbone: Backbone, layers: Sequence[str]) -> list[str]:
@@ -44,7 +59,7 @@ def cut_point_shapes(model: nn.Module, cut_points: Mapping[str, str], input_size
     device = next(model.parameters()).device
     was_training = model.training
     try:
-        extractor = create_feature_extractor(model, return_nodes={node: name for name, node in cut_points.items()})
+        extractor = create_extractor(model, {node: name for name, node in cut_points.items()})
         extractor.eval()
         with torch.no_grad():
             out = extractor(torch.zeros(1, 3, input_size, input_size, device=device))

