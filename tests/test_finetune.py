@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -146,3 +147,73 @@ def test_stage_skips_a_mode_the_backbone_entry_leaves_out(tmp_path, model_dir):
     assert json.loads((out / "p.json").read_text()) == [] and (out / "f.png").is_file()
     stage.main([*argv[:5], "head", *argv[6:]])  # the listed mode trains
     assert "final_test_acc" in json.loads((out / "m.json").read_text())
+
+
+NO_AUG = FinetuneParams(epochs=2, batch_size=16, lr=0.05)
+
+
+def test_head_on_frozen_features_without_standardising_is_the_frozen_network_trained(model_dir):
+    """Head mode without augmentation trains the head on features computed once: the same model
+    and the same steps as running the frozen network every batch (HeadOnly), up to float rounding."""
+    from transferlab.seeding import torch_generator
+    from transferlab.training.loop import fit
+    from transferlab.transfer.finetune import HeadOnly
+
+    ds = _toy_dataset()
+    plain = dataclasses.replace(NO_AUG, head_standardise=False)
+    res = run(ds, model_dir, "head", plain, 0, CPU)
+    assert res.metrics["frozen_features"] is True and res.metrics["standardised"] is False
+    ref = _fresh_head(model_dir)
+    history = fit(HeadOnly(ref.model, ref.head), ds.split("train"), ds.split("test"), ref.preprocess, plain, CPU,
+                  torch_generator(0), channels=3)  # fmt: skip
+    ours, theirs = res.model.get_submodule(res.head), ref.head_module()
+    # features differ from the per-batch ones only by float32 rounding (conv batch sizes): 1e-4 is far above it
+    torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-4, atol=1e-5)
+    assert [r["train_acc"] for r in res.curve] == [r["train_acc"] for r in history["epochs"]]
+
+
+def test_standardised_head_is_folded_into_the_network(model_dir):
+    """Trained on standardised features, the head is rewritten so the plain network gives the logits
+    the training saw: its test accuracy on the images equals the curve's last test accuracy."""
+    from transferlab.training.loop import evaluate
+
+    ds = _toy_dataset()
+    res = run(ds, model_dir, "head", NO_AUG, 0, CPU)
+    assert res.metrics["standardised"] is True
+    bb = load_backbone(model_dir)
+    _, acc = evaluate(res.model, *ds.split("test"), bb.preprocess, CPU)
+    assert acc == pytest.approx(res.metrics["final_test_acc"])
+
+
+def test_head_inputs_refuses_a_head_that_is_not_the_last_step(model_dir):
+    """When something follows the head, its inputs cannot stand in for the network: None (run the network)."""
+    from transferlab.transfer.finetune import head_inputs
+
+    bb = load_backbone(model_dir)
+    images = _toy_dataset().split("train")[0]
+    feats = head_inputs(bb.model, bb.head, images, bb.preprocess, CPU)
+    assert feats is not None and feats.shape == (len(images), bb.head_module().in_features)
+    doubled = torch.nn.Sequential(bb.model, torch.nn.Identity())
+    doubled.forward = lambda x: 2 * bb.model(x)  # type: ignore[method-assign]
+    assert head_inputs(doubled, f"0.{bb.head}", images, bb.preprocess, CPU) is None
+
+
+def test_head_mode_converges_to_the_softmax_head(model_dir):
+    """With the default-like optimiser and enough (cheap) epochs, the head reaches the softmax head's
+    test accuracy (LogisticRegression on the same frozen features) within 2 points."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from transferlab.transfer.finetune import head_inputs
+
+    ds = _toy_dataset(n_train=300, n_test=150, classes=3)
+    rng = np.random.default_rng(1)
+    ds.images[:] = np.clip(ds.images.astype(int) + rng.integers(-40, 40, ds.images.shape), 0, 255).astype(np.uint8)
+    bb = load_backbone(model_dir)
+    (xtr, ytr), (xte, yte) = ds.split("train"), ds.split("test")
+    ftr, fte = (head_inputs(bb.model, bb.head, x, bb.preprocess, CPU).numpy() for x in (xtr, xte))
+    scaler = StandardScaler().fit(ftr)
+    softmax = LogisticRegression(max_iter=2000).fit(scaler.transform(ftr), ytr).score(scaler.transform(fte), yte)
+    res = run(ds, model_dir, "head", FinetuneParams(epochs=1, head_epochs=40, batch_size=32, lr=0.01), 0, CPU)
+    assert res.metrics["epochs"] == 40 and len(res.curve) == 40
+    assert res.metrics["final_test_acc"] >= softmax - 0.02, (res.metrics["final_test_acc"], softmax)

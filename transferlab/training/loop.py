@@ -43,24 +43,36 @@ def iterate_batches(
         yield order[start : start + batch_size]
 
 
+def batch_rows(images: np.ndarray | torch.Tensor, idx: np.ndarray, channels: int | None) -> torch.Tensor:
+    """Rows ``idx`` as a tensor: uint8 NHWC images -> uint8 (N, C, H, W) with ``channels``;
+    ``channels=None``: ``images`` is already model input (e.g. frozen features), sliced as is."""
+    if channels is None:
+        return torch.as_tensor(images)[torch.from_numpy(np.asarray(idx, dtype=np.int64))]
+    return to_nchw_uint8(images[idx], channels)
+
+
 def batch_input(
-    images: np.ndarray, idx: np.ndarray, preprocess: Preprocess, device: torch.device, channels: int = 3
+    images: np.ndarray | torch.Tensor,
+    idx: np.ndarray,
+    preprocess: Preprocess,
+    device: torch.device,
+    channels: int | None = 3,
 ) -> torch.Tensor:
-    """Slice uint8 images, convert to (N, C, H, W) and apply the model's preprocessing."""
-    x = to_nchw_uint8(images[idx], channels)
-    return prepare_batch(preprocess(x), device)
+    """Slice a batch (``batch_rows``) and apply the model's preprocessing."""
+    return prepare_batch(preprocess(batch_rows(images, idx, channels)), device)
 
 
 @torch.no_grad()
 def predict_logits(
     model: nn.Module,
-    images: np.ndarray,
+    images: np.ndarray | torch.Tensor,
     preprocess: Preprocess,
     device: torch.device,
     batch_size: int = 256,
-    channels: int = 3,
+    channels: int | None = 3,
 ) -> torch.Tensor:
-    """Logits for all ``images`` (uint8 NHWC) in order, as a float32 CPU tensor."""
+    """Logits for all ``images`` (uint8 NHWC, or model-ready rows with ``channels=None``) in order,
+    as a float32 CPU tensor."""
     model.eval()
     out = []
     for idx in iterate_batches(len(images), batch_size, None):
@@ -71,12 +83,12 @@ def predict_logits(
 
 def evaluate(
     model: nn.Module,
-    images: np.ndarray,
+    images: np.ndarray | torch.Tensor,
     labels: np.ndarray,
     preprocess: Preprocess,
     device: torch.device,
     batch_size: int = 256,
-    channels: int = 3,
+    channels: int | None = 3,
 ) -> tuple[float, float]:
     """(mean cross-entropy loss, accuracy) on a labelled set."""
     logits = predict_logits(model, images, preprocess, device, batch_size, channels)
@@ -88,22 +100,24 @@ def evaluate(
 
 def fit(
     model: nn.Module,
-    train: tuple[np.ndarray, np.ndarray],
-    test: tuple[np.ndarray, np.ndarray],
+    train: tuple[np.ndarray | torch.Tensor, np.ndarray],
+    test: tuple[np.ndarray | torch.Tensor, np.ndarray],
     preprocess: Preprocess,
     cfg: OptimParams,
     device: torch.device,
     generator: torch.Generator,
     *,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    channels: int = 3,
+    channels: int | None = 3,
     log_every: int = 0,
     desc: str = "train",
     checkpoint: Checkpoint | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """Train ``model`` on ``train`` and evaluate on ``test`` after every epoch.
 
-    ``augment`` (if given) acts on the uint8 (N, C, H, W) batch before preprocessing.
+    ``augment`` (if given) acts on the uint8 (N, C, H, W) batch before preprocessing. With
+    ``channels=None`` the train/test inputs are model-ready rows (a tensor, e.g. a frozen
+    network's features) instead of uint8 images.
     With ``log_every`` > 0, the running train loss/accuracy and the test accuracy are
     also logged every ``log_every`` iterations (convergence curves). ``checkpoint``
     (optional) saves the state after each epoch and resumes from it when asked. Returns
@@ -150,7 +164,7 @@ def fit(
             mininterval=5,
         )
         for idx in batches:
-            x = to_nchw_uint8(train[0][idx], channels)
+            x = batch_rows(train[0], idx, channels)
             if augment is not None:
                 x = augment(x)
             x = prepare_batch(preprocess(x), device)

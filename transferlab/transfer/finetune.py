@@ -3,8 +3,15 @@
 Uses the one training loop (``transferlab.training.loop.fit``) with the backbone's own
 preprocessing. In ``head`` mode every backbone parameter is frozen AND the backbone
 stays in eval mode (BatchNorm statistics and dropout fixed), so it is exactly a
-trainable linear layer on fixed penultimate features; only the new head changes.
-Augmentation acts on the uint8 batch at the prepared resolution, before preprocessing.
+trainable linear layer on fixed penultimate features; only the new head changes. Those
+features are therefore computed once (``head_inputs``) and the head trains on them: the
+same model as running the frozen network every epoch, at the cost of one forward pass, so
+head mode can afford the epochs it needs to converge (``head_epochs``). With
+``head_standardise`` the head trains on standardised features (the softmax head's
+preconditioning: SGD on raw features of very different scales crawls), and the scaler is
+folded into its weights afterwards, so the saved network is the plain one.
+Augmentation acts on the uint8 batch at the prepared resolution, before preprocessing
+(it changes the features every epoch, so head mode with augmentation runs the network).
 """
 
 from __future__ import annotations
@@ -13,15 +20,21 @@ import dataclasses
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from transferlab.data.prepared import PreparedDataset
+from transferlab.device import autocast, prepare_model
 from transferlab.models.registry import load_backbone
 from transferlab.seeding import torch_generator
 from transferlab.training.checkpoint import Checkpoint
-from transferlab.training.loop import fit
+from transferlab.training.loop import Preprocess, batch_input, fit, iterate_batches
 from transferlab.transfer.params import MODES, FinetuneParams
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
 
 
 class Augment:
@@ -72,6 +85,67 @@ class HeadOnly(nn.Module):
         return self.model(x)
 
 
+@torch.no_grad()
+def head_inputs(
+    model: nn.Module,
+    head: str,
+    images: np.ndarray,
+    preprocess: Preprocess,
+    device: torch.device,
+    batch_size: int = 256,
+) -> torch.Tensor | None:
+    """What the frozen network feeds its ``head`` for every image (eval mode, one pass), as float32.
+
+    Captured by a forward pre-hook on the head. None when the head is not simply the last
+    step of the network (not called exactly once with one tensor, or ``head(inputs)`` is not
+    the network's output): then head-only training has to run the whole network.
+    """
+    module = model.get_submodule(head)
+    captured: list[tuple[torch.Tensor, ...]] = []
+    handle = module.register_forward_pre_hook(lambda _m, args: captured.append(args))
+    model = prepare_model(model, device).eval()
+    rows = []
+    try:
+        for idx in iterate_batches(len(images), batch_size, None):
+            captured.clear()
+            with autocast(device):
+                out = model(batch_input(images, idx, preprocess, device)).float()
+            if len(captured) != 1 or len(captured[0]) != 1 or not isinstance(captured[0][0], torch.Tensor):
+                return None
+            x = captured[0][0].detach()
+            if not rows:  # the head alone must reproduce the network's output
+                with autocast(device):
+                    again = module(x).float()
+                scale = float(out.abs().max()) or 1.0
+                if again.shape != out.shape or not torch.allclose(again, out, rtol=1e-4, atol=1e-4 * scale):
+                    return None
+            rows.append(x.float().cpu())
+    finally:
+        handle.remove()
+    return torch.cat(rows) if rows else None
+
+
+def feature_scaler(train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-feature mean and standard deviation of the train features (constant features: scale 1),
+    as scikit-learn's StandardScaler, computed in float64."""
+    x = train.double()
+    mean, std = x.mean(0), x.std(0, correction=0)
+    std = torch.where(std > 1e-12 * max(float(std.max()), 1e-300), std, torch.ones_like(std))
+    return mean.float(), std.float()
+
+
+@torch.no_grad()
+def fold_scaler(head: nn.Module, shift: torch.Tensor, scale: torch.Tensor) -> None:
+    """Rewrite a linear ``head`` trained on ``(x - shift) / scale`` as the same map of ``x``.
+
+    ``W (x - m) / s + b = (W / s) x + (b - W (m / s))``: the network keeps its plain head and
+    gives the logits the head was trained to give.
+    """
+    weight = head.weight.double()
+    head.bias.copy_((head.bias.double() - weight @ (shift.double() / scale.double()).to(weight.device)).to(head.bias.dtype))
+    head.weight.copy_((weight / scale.double().to(weight.device)).to(head.weight.dtype))
+
+
 @dataclasses.dataclass
 class FinetuneResult:
     metrics: dict[str, Any]
@@ -103,21 +177,46 @@ def run(
     for p in model.parameters() if mode == "full" else ():
         p.requires_grad_(True)
     augment = Augment(params.crop_pad, params.hflip)
-    channels = 3
+    train, test = ds.split("train"), ds.split("test")
     start = time.perf_counter()
-    history = fit(
-        model,
-        ds.split("train"),
-        ds.split("test"),
-        backbone.preprocess,
-        params,
-        device,
-        torch_generator(seed),
-        augment=augment if augment.active else None,
-        channels=channels,
-        desc=f"finetune {backbone.name} {mode}",
-        checkpoint=checkpoint,
-    )
+    features = None
+    if mode == "head" and not augment.active:
+        features = [head_inputs(backbone.model, backbone.head, x, backbone.preprocess, device) for x, _ in (train, test)]
+        features = None if any(f is None for f in features) else features
+    feature_seconds = time.perf_counter() - start
+    optim = dataclasses.replace(params, epochs=params.head_epochs) if mode == "head" and params.head_epochs else params
+    if features is not None:  # the head on the frozen features: the same model, one forward pass
+        shift, scale = feature_scaler(features[0]) if params.head_standardise else (None, None)
+        if shift is not None:
+            features = [(f - shift) / scale for f in features]
+        history = fit(
+            backbone.head_module(),
+            (features[0], train[1]),
+            (features[1], test[1]),
+            _identity,
+            optim,
+            device,
+            torch_generator(seed),
+            channels=None,
+            desc=f"finetune {backbone.name} {mode} (frozen features)",
+            checkpoint=checkpoint,
+        )
+        if shift is not None:
+            fold_scaler(backbone.head_module(), shift, scale)
+    else:
+        history = fit(
+            model,
+            train,
+            test,
+            backbone.preprocess,
+            optim,
+            device,
+            torch_generator(seed),
+            augment=augment if augment.active else None,
+            channels=3,
+            desc=f"finetune {backbone.name} {mode}",
+            checkpoint=checkpoint,
+        )
     seconds = time.perf_counter() - start
     curve = [{k: v for k, v in row.items() if k != "seconds"} for row in history["epochs"]]
     best = max(curve, key=lambda r: r["test_acc"])
@@ -127,7 +226,10 @@ def run(
         "dataset": ds.name,
         "backbone": backbone.name,
         "mode": mode,
-        "epochs": params.epochs,
+        "epochs": optim.epochs,
+        "frozen_features": features is not None,  # head trained on features computed once
+        "standardised": features is not None and params.head_standardise,
+        "feature_seconds": feature_seconds if features is not None else 0.0,
         "optimizer": params.optimizer,
         "lr": params.lr,
         "best_test_acc": best["test_acc"],

@@ -91,6 +91,8 @@ class FinetuneParams(OptimParams):
     """The ``finetune`` section: optimiser knobs (``OptimParams``), modes and augmentation."""
 
     modes: tuple[str, ...] = MODES
+    head_epochs: int | None = None  # epochs of head mode (on features computed once); None = epochs
+    head_standardise: bool = True  # head mode trains on standardised features (scaler folded into the head after)
     crop_pad: int = 0
     hflip: bool = False
     threads: int | None = 1
@@ -100,6 +102,10 @@ class FinetuneParams(OptimParams):
         for mode in self.modes:
             require(mode in MODES, f"modes: unknown mode {mode!r}; valid modes: {', '.join(MODES)}")
         require(self.crop_pad >= 0, f"crop_pad must be >= 0, got {self.crop_pad}")
+        require(
+            self.head_epochs is None or self.head_epochs >= 1,
+            f"head_epochs must be >= 1 or null, got {self.head_epochs}",
+        )
         require(self.threads is None or self.threads >= 1, f"threads must be >= 1 or null, got {self.threads}")
 
 
