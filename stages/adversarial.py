@@ -4,24 +4,25 @@ Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--da
 Outputs: --metrics JSON (success rate, mean iterations, mean L-inf / L2 of the perturbation,
          target confidence; the same per image), --figure PNG (original / perturbation
          magnified / adversarial, one column per image)
-Params:  base, explain.adversarial
+Params:  base, explain.adversarial with explain.runs.<--run>'s overrides (the method's params for that run)
 """
 
 from __future__ import annotations
 
 from transferlab.explain.adversarial import run_targeted
-from transferlab.explain.common import load_inputs
+from transferlab.explain.common import load_inputs, method_params
 from transferlab.explain.figures import views_figure
 from transferlab.explain.params import AdversarialParams
 from transferlab.figures import save_figure
-from transferlab.stage import DATA, FIGURE, METRICS, MODEL, Job, Stage
+from transferlab.stage import DATA, EXPLAIN_RUN, FIGURE, METRICS, MODEL, Job, Stage
 
-STAGE = Stage(__doc__, MODEL, DATA, METRICS, FIGURE, section=(AdversarialParams, "explain.adversarial"))
+STAGE = Stage(__doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, FIGURE, section=(AdversarialParams, "explain.adversarial"))
 
 
 @STAGE.main
 def main(job: Job[AdversarialParams]) -> None:
-    args, params = job.args, job.params
+    args = job.args
+    params = method_params(job.file, args.run, "adversarial")
     inputs = load_inputs(args.model, args.data, job.device)
     inputs.class_index(params.target_class)  # unknown target: one line, before any work
     result = run_targeted(inputs, params, job.seed)

@@ -4,23 +4,24 @@ Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--da
          channels and class names)
 Outputs: --metrics JSON (target probability at start and end, per class and mean),
          --figure PNG (one image per class)
-Params:  base, explain.classvis
+Params:  base, explain.classvis with explain.runs.<--run>'s overrides (the method's params for that run)
 """
 
 from __future__ import annotations
 
 from transferlab.explain.classvis import run
-from transferlab.explain.common import load_inputs
+from transferlab.explain.common import load_inputs, method_params
 from transferlab.explain.params import ClassVisParams
 from transferlab.figures import image_grid, save_figure
-from transferlab.stage import DATA, FIGURE, METRICS, MODEL, Job, Stage
+from transferlab.stage import DATA, EXPLAIN_RUN, FIGURE, METRICS, MODEL, Job, Stage
 
-STAGE = Stage(__doc__, MODEL, DATA, METRICS, FIGURE, section=(ClassVisParams, "explain.classvis"))
+STAGE = Stage(__doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, FIGURE, section=(ClassVisParams, "explain.classvis"))
 
 
 @STAGE.main
 def main(job: Job[ClassVisParams]) -> None:
-    args, params = job.args, job.params
+    args = job.args
+    params = method_params(job.file, args.run, "classvis")
     inputs = load_inputs(args.model, args.data, job.device)
     for c in params.classes:  # unknown class: one line, before any work
         inputs.class_index(c)

@@ -3,28 +3,28 @@
 Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data)
 Outputs: --metrics JSON (clean accuracy, accuracy per epsilon), --plot JSON rows
          {epsilon, epsilon_255, accuracy} (a DVC plot), --figure PNG of the same curve
-Params:  base, explain.fgsm
+Params:  base, explain.fgsm with explain.runs.<--run>'s overrides (the method's params for that run)
 """
 
 from __future__ import annotations
 
 from transferlab.explain.adversarial import run_fgsm
-from transferlab.explain.common import load_inputs
+from transferlab.explain.common import load_inputs, method_params
 from transferlab.explain.figures import curve_figure
 from transferlab.explain.params import FGSMParams
 from transferlab.figures import save_figure
 from transferlab.io import write_json
-from transferlab.stage import DATA, FIGURE, METRICS, MODEL, Job, Stage, path
+from transferlab.stage import DATA, EXPLAIN_RUN, FIGURE, METRICS, MODEL, Job, Stage, path
 
 PLOT = path("--plot", "curve JSON (DVC plot) to write")
-STAGE = Stage(__doc__, MODEL, DATA, METRICS, PLOT, FIGURE, section=(FGSMParams, "explain.fgsm"))
+STAGE = Stage(__doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, PLOT, FIGURE, section=(FGSMParams, "explain.fgsm"))
 
 
 @STAGE.main
 def main(job: Job[FGSMParams]) -> None:
     args = job.args
     inputs = load_inputs(args.model, args.data, job.device)
-    result = run_fgsm(inputs, job.params, job.seed)
+    result = run_fgsm(inputs, method_params(job.file, job.args.run, "fgsm"), job.seed)
     xs = [r["epsilon_255"] for r in result.curve]
     fig = curve_figure([("FGSM epsilon (x 1/255)", xs, [r["accuracy"] for r in result.curve])])
     save_figure(fig, args.figure)

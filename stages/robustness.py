@@ -4,21 +4,21 @@ Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--da
 Outputs: --metrics JSON (clean accuracy, accuracy per noise sigma and blur radius, the
          confident mistakes), --plot-noise / --plot-blur JSON rows (DVC plots),
          --figure PNG (both curves), --gallery PNG (most confidently wrong test images)
-Params:  base, explain.robustness
+Params:  base, explain.robustness with explain.runs.<--run>'s overrides (the method's params for that run)
 """
 
 from __future__ import annotations
 
-from transferlab.explain.common import load_inputs
+from transferlab.explain.common import load_inputs, method_params
 from transferlab.explain.figures import curve_figure
 from transferlab.explain.params import RobustnessParams
 from transferlab.explain.robustness import run
 from transferlab.figures import image_grid, save_figure
 from transferlab.io import write_json
-from transferlab.stage import DATA, METRICS, MODEL, Job, Stage, path
+from transferlab.stage import DATA, EXPLAIN_RUN, METRICS, MODEL, Job, Stage, path
 
 STAGE = Stage(
-    __doc__, MODEL, DATA, METRICS,
+    __doc__, MODEL, DATA, EXPLAIN_RUN, METRICS,
     path("--plot-noise", "noise curve JSON (DVC plot)"),
     path("--plot-blur", "blur curve JSON (DVC plot)"),
     path("--figure", "curves PNG to write"),
@@ -31,7 +31,7 @@ STAGE = Stage(
 def main(job: Job[RobustnessParams]) -> None:
     args = job.args
     inputs = load_inputs(args.model, args.data, job.device)
-    result = run(inputs, job.params, job.seed)
+    result = run(inputs, method_params(job.file, job.args.run, "robustness"), job.seed)
     fig = curve_figure(
         [
             (

@@ -93,7 +93,7 @@ def mappings(node: Any, path: Path_ = ()) -> Iterator[Path_]:
 
 
 # mappings whose keys are names the user chooses (registries, model and GAN configs)
-ENTRY_MAPS = {("datasets",), ("backbones",), ("scratch", "models_config"), ("gan", "configs")}
+ENTRY_MAPS = {("datasets",), ("backbones",), ("scratch", "models_config"), ("gan", "configs"), ("explain", "runs")}
 
 
 def wrong_type_cases() -> list[Case]:
@@ -187,8 +187,8 @@ NAMES = [  # keys holding a name of something (dataset, backbone, arch, cut poin
     "backbones.vgg_mini.layers[2]", "datasets.digits.source", "inspect.archs[1]", "classify.kernels[1]",
     "finetune.modes[0]", "scratch.models[1]", "scratch.datasets[0]", "gan.variants[1]", "gan.classifier",
     "gan.fid_layer", "gan.dataset", "featuremaps.deep_layer", "featuremaps.backbone", "featuremaps.dataset",
-    "predict.backbone", "fcn.backbone", "fcn.dataset", "explain.backbones[0]",
-    "explain.dataset", "pretrain.dataset", "scratch.models_config.cnn.arch", "gan.configs.dcgan.arch",
+    "predict.backbone", "fcn.backbone", "fcn.dataset", "explain.runs.vgg_mini.backbone",
+    "explain.runs.efficientnet_lite0.dataset", "pretrain.dataset", "scratch.models_config.cnn.arch", "gan.configs.dcgan.arch",
     "extract.pool", "classify.linear_impl", "explain.saliency.target", "datasets.cifar10-small.on_bad_file",
     "predict.on_bad_file", "scratch.models_config.cnn.augment", "pretrain.optimizer", "finetune.lr_schedule",
 ]  # fmt: skip
@@ -208,7 +208,7 @@ def unknown_name_cases() -> list[Case]:
 
 EMPTY_INVALID = [  # lists that may not be empty
     "study.datasets", "study.backbones", "study.targets", "scratch.datasets", "scratch.models",
-    "gan.variants", "inspect.archs", "finetune.modes", "explain.backbones", "classify.kernels",
+    "gan.variants", "inspect.archs", "finetune.modes", "classify.kernels",
     "classify.C", "classify.n_components", "explain.fgsm.epsilons", "explain.robustness.noise_sigmas",
     "explain.robustness.blur_radii", "backbones.vgg_mini.layers", "featuremaps.images",
 ]  # fmt: skip
@@ -223,7 +223,7 @@ def empty_cases() -> list[Case]:
 
 REQUIRED = [  # keys (and whole sections / entries) that may not be null
     "base.seed", "classify.cv_folds", "classify.C", "classify.scale", "finetune.lr", "pretrain.epochs",
-    "gan.iterations", "study.datasets", "predict.backbone", "explain.dataset",
+    "gan.iterations", "study.datasets", "predict.backbone", "explain.runs.vgg_mini.dataset",
     "backbones.vgg_mini.arch", "datasets.digits.source", "datasets.digits.test_fraction", "classify",
     "explain.saliency", "scratch.models_config.cnn.optim", "gan.configs.dcgan", "backbones.vgg_mini",
     "extract.pool",
@@ -339,7 +339,7 @@ def test_check_params_command_lists_every_problem(tmp_path, capsys):
 # ------------------------------------------------------------------ stages stop before any work
 
 NAME_ARGS = {"dataset": "digits", "backbone": "vgg_mini", "arch": "vgg_mini", "mode": "head",
-             "variant": "dcgan", "model": "cnn"}  # fmt: skip
+             "variant": "dcgan", "model": "cnn", "run": "vgg_mini"}  # fmt: skip
 FILE_ARGS = ("metrics", "plot", "figure", "table", "rows", "lists")  # the others are directories
 STAGE_CASES = {  # stage -> a mutation of a section it does not read (key, value)
     "prepare": ("classify.C[1]", -1),
@@ -449,3 +449,11 @@ def test_tsne_layer_null_is_per_backbone_and_a_named_one_must_be_extracted_by_ea
     problems = [str(e) for e in params_errors(mutate(REAL, ("tsne", "layer"), "fc7"))]
     assert len(problems) == 2  # efficientnet_lite0 and its untrained copy extract no fc7
     assert all("tsne.layer" in p and "efficientnet_lite0" in p and "null" in p for p in problems)
+
+
+def test_no_explain_run_is_one_line():
+    """explain.runs is a mapping the explain stages fan out over: empty drops them, so it is refused."""
+    errors = params_errors(mutate(REAL, parse("explain.runs"), {}))
+    assert [str(e) for e in errors] == [
+        "params.yaml: explain.runs: empty; give at least one run (dvc.yaml runs the explain stages per run)"
+    ]

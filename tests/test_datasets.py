@@ -285,3 +285,27 @@ def test_eurosat_reads_torchvision_cache_and_splits(tmp_path, no_network):
     assert ds.classes == ("Forest", "River") and ds.images.shape == (12, 64, 64, 3)
     assert ds.counts() == {"train": 8, "test": 4}
     assert list(np.bincount(ds.labels[ds.is_test])) == [2, 2]
+
+
+def test_photos_are_views_of_the_skimage_photos_all_in_test():
+    import skimage.data
+
+    ds = prepare_dataset("photos", {"source": "photos", "names": ["chelsea", "coffee"], "image_size": 64}, seed=0)
+    assert ds.classes == ("chelsea", "coffee")
+    assert ds.images.shape == (12, 64, 64, 3) and ds.images.dtype == np.uint8
+    assert ds.is_test.all() and ds.labels.tolist() == [0] * 6 + [1] * 6
+    assert ds.meta["provenance"]["views"][:2] == ["chelsea/full", "chelsea/top_left"]
+    # the full view is the photo's centred square: its mean colour matches the photo's centre square
+    photo = skimage.data.chelsea().astype(float)
+    h, w = photo.shape[:2]
+    side = min(h, w)
+    square = photo[(h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
+    np.testing.assert_allclose(ds.images[0].reshape(-1, 3).mean(0), square.reshape(-1, 3).mean(0), atol=2.0)
+    no_crops = prepare_dataset("photos", {"source": "photos", "names": ["rocket"], "crops": False}, seed=0)
+    assert no_crops.images.shape == (1, 256, 256, 3)
+
+
+@pytest.mark.parametrize("name", ["camera", "not_a_photo"])
+def test_photos_refuse_what_is_not_an_rgb_skimage_photo(name):
+    with pytest.raises(UserError, match=rf"datasets\.photos\.names\[0\]: '{name}' is not"):
+        prepare_dataset("photos", {"source": "photos", "names": [name]}, seed=0)

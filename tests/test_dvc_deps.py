@@ -61,9 +61,9 @@ print(json.dumps(result))
 
 
 def _stages() -> dict[str, list[str]]:
-    """Stage name -> its dvc.yaml deps."""
+    """Stage name -> its dvc.yaml deps (a ``foreach`` stage's are under ``do``)."""
     spec = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-    return {name: [str(d) for d in stage.get("deps", [])] for name, stage in spec["stages"].items()}
+    return {name: [str(d) for d in stage.get("do", stage).get("deps", [])] for name, stage in spec["stages"].items()}
 
 
 @pytest.fixture(scope="module")

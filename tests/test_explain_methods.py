@@ -17,7 +17,7 @@ from transferlab.explain.adversarial import fgsm, fgsm_accuracy_curve, targeted_
 from transferlab.explain.classvis import ClassVisParams, visualise_classes
 from transferlab.explain.common import PixelModel, gaussian_blur, pixel_model, predict, to_pixels
 from transferlab.explain.robustness import add_noise, confident_mistakes, corruption_curve
-from transferlab.explain.saliency import saliency_maps, saliency_mass
+from transferlab.explain.saliency import randomised_copy, rank_correlation, saliency_maps, saliency_mass
 from transferlab.models.registry import build_backbone
 
 torch.set_num_threads(1)
@@ -247,3 +247,26 @@ def test_confident_mistakes_are_sorted_by_confidence():
     pos, conf = confident_mistakes(logits, labels, 5)
     assert pos.tolist() == [2, 0]
     assert conf[0] > conf[1]
+
+
+def test_rank_correlation_is_spearman_per_image():
+    a = torch.rand(3, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    np.testing.assert_allclose(rank_correlation(a, a), 1.0)
+    np.testing.assert_allclose(rank_correlation(a, a.exp()), 1.0)  # ranks only: a monotone map agrees (float64: no ties)
+    np.testing.assert_allclose(rank_correlation(a, -a), -1.0)
+
+
+def test_randomised_copy_reinitialises_every_layer_seeded_leaving_the_original():
+    net = build_backbone("vgg_mini", "none", seed=0).model
+    with torch.no_grad():  # make the original clearly "trained": not what any init gives
+        for p in net.parameters():
+            p.add_(3.0)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    a, b = randomised_copy(net, seed=1), randomised_copy(net, seed=1)
+    assert torch.equal(torch.get_rng_state(), rng)  # the global stream is untouched
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    for (name, p), q, r in zip(net.named_parameters(), a.parameters(), b.parameters(), strict=True):
+        assert p.shape == q.shape and torch.equal(q, r), name
+        assert not torch.equal(p, q), name  # every parameter re-drawn

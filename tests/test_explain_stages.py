@@ -19,6 +19,7 @@ from transferlab.config import from_mapping
 from transferlab.data.prepared import PreparedDataset, save_prepared
 from transferlab.explain.adversarial import AdversarialParams, FGSMParams
 from transferlab.explain.classvis import ClassVisParams
+from transferlab.explain.params import METHOD_PARAMS, ExplainRun, run_params
 from transferlab.explain.robustness import RobustnessParams
 from transferlab.explain.saliency import SaliencyParams
 from transferlab.metrics import read_metrics
@@ -33,8 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = {
     "base": {"seed": 0, "device": "cpu", "num_workers": 0},
     "explain": {
-        "backbones": ["tiny"],
-        "dataset": "bars",
+        "runs": {"tiny": {"backbone": "tiny", "dataset": "bars"}},
         "saliency": {"num_images": 3, "target": "label", "object_threshold": 0.05},
         "adversarial": {
             "num_images": 2,
@@ -98,7 +98,7 @@ def write_params(path: Path, params: dict) -> Path:
 
 
 def stage_args(stage: str, ws: Path, out: Path, params: Path) -> list[str]:
-    args = ["--model", str(ws / "model"), "--data", str(ws / "data"), "--params", str(params)]
+    args = ["--model", str(ws / "model"), "--data", str(ws / "data"), "--params", str(params), "--run", "tiny"]
     args += ["--metrics", str(out / "metrics" / stage / "bars-tiny.json")]
     fig = out / "reports" / "figures" / stage
     args += ["--figure", str(fig / "bars-tiny.png")]
@@ -213,19 +213,63 @@ def test_bad_params_fail_with_one_line_and_no_outputs(
     assert not out.exists() or all_files(out) == []
 
 
-def test_dataset_that_is_not_the_models_classes_is_refused(workspace, tmp_path, capsys):
+def test_dataset_that_is_not_the_models_classes_is_labelled_by_the_clean_prediction(workspace, tmp_path):
+    """Photos that are not the model's classes: FGSM/robustness score the clean top-1's survival."""
     other = bars_dataset()
     other = PreparedDataset(
         other.images, other.labels, other.is_test, ("a", "b", "c"), {"name": "other"}
     )
     (tmp_path / "other").mkdir()
     save_prepared(other, tmp_path / "other")
-    args = stage_args("fgsm", workspace, tmp_path / "out", workspace / "params.yaml")
-    args[args.index("--data") + 1] = str(tmp_path / "other")
-    with pytest.raises(SystemExit):
+    out = tmp_path / "out"
+    for stage in ("fgsm", "robustness", "saliency"):
+        args = stage_args(stage, workspace, out, workspace / "params.yaml")
+        args[args.index("--data") + 1] = str(tmp_path / "other")
+        MAINS[stage](args)
+    fgsm_m = json.loads((out / "metrics" / "fgsm" / "bars-tiny.json").read_text())
+    assert fgsm_m["labels"] == "clean_prediction"
+    assert fgsm_m["clean_accuracy"] == 1.0 and fgsm_m["accuracy"]["eps_0"] == 1.0  # top-1 agrees with itself
+    rob = json.loads((out / "metrics" / "robustness" / "bars-tiny.json").read_text())
+    assert rob["labels"] == "clean_prediction" and rob["clean_accuracy"] == 1.0
+    sal = json.loads((out / "metrics" / "saliency" / "bars-tiny.json").read_text())
+    assert sal["labels"] == "clean_prediction"
+
+
+def test_run_overrides_apply_to_that_run_only(workspace, tmp_path):
+    """explain.runs.<run>.<method> keys override explain.<method> for that run's stages."""
+    params = copy.deepcopy(TINY)
+    params["explain"]["runs"]["small"] = {"backbone": "tiny", "dataset": "bars", "fgsm": {"epsilons": [0.0, 0.2]}}
+    path = write_params(tmp_path / "params.yaml", params)
+    for run, out in (("tiny", tmp_path / "a"), ("small", tmp_path / "b")):
+        args = stage_args("fgsm", workspace, out, path)
+        args[args.index("--run") + 1] = run
         fgsm.main(args)
-    err = capsys.readouterr().err
-    assert "is not what backbone 'tiny' classifies" in err and "explain.dataset" in err
+    a = json.loads((tmp_path / "a" / "metrics" / "fgsm" / "bars-tiny.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics" / "fgsm" / "bars-tiny.json").read_text())
+    assert sorted(a["accuracy"]) == ["eps_0", "eps_0.1", "eps_0.3"]
+    assert sorted(b["accuracy"]) == ["eps_0", "eps_0.2"]
+    assert a["num_images"] == b["num_images"] == 12  # the rest of explain.fgsm still applies
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"fgsm": {"epsilons": [0.0, 2.0]}}, "explain.runs.tiny.fgsm.epsilons[1] must be in [0, 1]"),
+        ({"saliency": {"num_imgs": 3}}, "explain.runs.tiny.saliency.num_imgs: unknown key"),
+        ({"classvis": {"iterations": 0}}, "explain.runs.tiny.classvis.iterations must be >= 1"),
+    ],
+)
+def test_bad_run_override_is_one_line(override, message, workspace, tmp_path, capsys):
+    params = copy.deepcopy(TINY)
+    params["explain"]["runs"]["tiny"].update(override)
+    path = write_params(tmp_path / "params.yaml", params)
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exc:
+        fgsm.main(stage_args("fgsm", workspace, out, path))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+    assert not out.exists() or all_files(out) == []
 
 
 def test_missing_model_is_a_user_error(workspace, tmp_path, capsys):
@@ -263,8 +307,11 @@ def test_params_yaml_explain_sections_are_valid(overrides):
     if overrides:
         params = deep_merge(params, yaml.safe_load((ROOT / overrides).read_text()))
     ex = params["explain"]
-    assert ex["backbones"] and all(b in params["backbones"] for b in ex["backbones"])
-    assert ex["dataset"] in params["datasets"]
+    runs = {name: run for name, run in ex["runs"].items() if run is not None}  # null drops a run (tiny params)
+    assert runs and all(r["backbone"] in params["backbones"] and r["dataset"] in params["datasets"] for r in runs.values())
+    for name, run in runs.items():
+        for method in METHOD_PARAMS:
+            run_params(method, ex[method], from_mapping(ExplainRun, run, f"explain.runs.{name}"), name)
     for cls, key in [
         (SaliencyParams, "saliency"),
         (AdversarialParams, "adversarial"),

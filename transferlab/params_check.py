@@ -23,15 +23,18 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from transferlab.config import BaseParams, from_mapping
+from transferlab.config import BaseParams, from_mapping, to_dict
 from transferlab.data.registry import SOURCES, parse_entry
 from transferlab.errors import UserError, did_you_mean
 from transferlab.explain.params import (
+    METHOD_PARAMS,
     AdversarialParams,
     ClassVisParams,
+    ExplainRun,
     FGSMParams,
     RobustnessParams,
     SaliencyParams,
+    run_params,
 )
 from transferlab.gan.params import GanParams
 from transferlab.inside.params import FcnParams, FeaturemapsParams, InspectParams, PredictParams
@@ -53,10 +56,9 @@ class StudyParams:
 
 @dataclasses.dataclass(frozen=True)
 class ExplainParams:
-    """The ``explain`` section: which backbones and dataset, then one sub-section per stage."""
+    """The ``explain`` section: the runs (backbone + dataset each), then one sub-section per stage."""
 
-    backbones: tuple[str, ...]
-    dataset: str
+    runs: dict[str, ExplainRun]
     saliency: SaliencyParams = dataclasses.field(default_factory=SaliencyParams)
     adversarial: AdversarialParams = dataclasses.field(default_factory=AdversarialParams)
     fgsm: FGSMParams = dataclasses.field(default_factory=FGSMParams)
@@ -96,7 +98,6 @@ MATRIX_LISTS = (
     ("gan", "variants"),
     ("inspect", "archs"),
     ("finetune", "modes"),
-    ("explain", "backbones"),
 )
 
 
@@ -210,7 +211,7 @@ def _check_references(parsed: Mapping[str, Any], datasets: Mapping | None, backb
             for i, name in enumerate(getattr(study, key)):
                 named(name, f"study.{key}[{i}]")
     for section, key in (("pretrain", "dataset"), ("gan", "dataset"), ("predict", "dataset"),
-                         ("featuremaps", "dataset"), ("fcn", "dataset"), ("explain", "dataset")):
+                         ("featuremaps", "dataset"), ("fcn", "dataset")):
         if parsed.get(section):
             dataset(getattr(parsed[section], key), f"{section}.{key}")
     for section, key in (("gan", "classifier"), ("predict", "backbone"), ("featuremaps", "backbone"), ("fcn", "backbone")):
@@ -220,8 +221,14 @@ def _check_references(parsed: Mapping[str, Any], datasets: Mapping | None, backb
         for i, name in enumerate(parsed["scratch"].datasets):
             dataset(name, f"scratch.datasets[{i}]")
     if parsed.get("explain"):
-        for i, name in enumerate(parsed["explain"].backbones):
-            backbone(name, f"explain.backbones[{i}]")
+        explain = parsed["explain"]
+        if not explain.runs:
+            errors.append(UserError("params.yaml: explain.runs: empty; give at least one run (dvc.yaml runs the explain stages per run)"))
+        for name, run in explain.runs.items():
+            backbone(run.backbone, f"explain.runs.{name}.backbone")
+            dataset(run.dataset, f"explain.runs.{name}.dataset")
+            for method in METHOD_PARAMS:
+                check(run_params, method, to_dict(getattr(explain, method)), run, name)
     if backbones is None:
         return errors
     for name, entry in backbones.items():

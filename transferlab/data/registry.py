@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from transferlab.config import from_mapping, to_dict
-from transferlab.data import folder, offline, torchvision_sources, web
+from transferlab.data import folder, offline, photos, torchvision_sources, web
 from transferlab.data.prepared import PreparedDataset
 from transferlab.data.sampling import limit_split
 from transferlab.data.source import Context, RawDataset, Source
@@ -30,6 +30,9 @@ SOURCES: dict[str, Source] = {
     ),
     "digits": Source(
         offline.DigitsOptions, offline.load_digits, "scikit-learn's bundled 8x8 digits"
+    ),
+    "photos": Source(
+        photos.PhotosOptions, photos.load_photos, "scikit-image's bundled photos and crops of them (test only)"
     ),
     "folder": Source(folder.FolderOptions, folder.load, "a directory of class subfolders"),
     "mnist": Source(

@@ -168,6 +168,7 @@ def run_targeted(inputs: ExplainInputs, params: AdversarialParams, seed: int) ->
     metrics = {
         "backbone": inputs.backbone.name,
         "dataset": inputs.dataset.name,
+        "labels": inputs.label_source,
         "target_class": target,
         "target_name": names[target],
         "num_images": len(x),
@@ -204,7 +205,6 @@ class FGSMRun:
 
 def run_fgsm(inputs: ExplainInputs, params: FGSMParams, seed: int) -> FGSMRun:
     """Accuracy of the model under untargeted FGSM over the epsilon grid."""
-    inputs.require_labels("fgsm")
     start = time.perf_counter()
     x, labels, _ = inputs.test_selection(params.num_images, seed, stream=SCORED_STREAM)
     epsilons = sorted(params.epsilons)
@@ -217,6 +217,7 @@ def run_fgsm(inputs: ExplainInputs, params: FGSMParams, seed: int) -> FGSMRun:
     metrics = {
         "backbone": inputs.backbone.name,
         "dataset": inputs.dataset.name,
+        "labels": inputs.label_source,
         "num_images": len(x),
         "clean_accuracy": clean,
         "accuracy": {grid_key("eps", e): a for e, a in zip(epsilons, accs, strict=True)},

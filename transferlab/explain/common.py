@@ -16,17 +16,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torchvision.transforms.v2 import functional as TF
 
+from transferlab.config import load_entry
 from transferlab.data.prepared import PreparedDataset, load_prepared, to_nchw_uint8
 from transferlab.data.sampling import stratified_subset
 from transferlab.errors import UserError
+from transferlab.explain.params import ExplainRun, run_params
 from transferlab.models.backbone import Backbone
 from transferlab.models.registry import head_classes, load_backbone
 
@@ -121,6 +124,16 @@ class ExplainInputs:
     classes: tuple[str, ...]  # the model's class names (its head's outputs)
     labels_match: bool  # the dataset's labels index the model's classes
 
+    @property
+    def label_source(self) -> str:
+        """What the stages score against: the dataset's ``label``, or the model's ``clean_prediction``.
+
+        Photos that are not of the model's classes (ImageNet photos named by file, say) are
+        labelled by the model's own top-1 on the clean image: FGSM accuracy is then the rate at
+        which that top-1 survives, robustness the top-1 agreement under corruption.
+        """
+        return "label" if self.labels_match else "clean_prediction"
+
     def class_index(self, target: int | str) -> int:
         """A class given by index or name -> its index; unknown -> one-line UserError."""
         names = self.classes
@@ -145,7 +158,8 @@ class ExplainInputs:
         self, n: int, seed: int, stream: int
     ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
         """Pixels, labels and test-split indices of ``n`` test images: a stratified seeded draw
-        (``stream`` keeps each stage's draw independent); ``n = 0`` takes the whole split."""
+        (``stream`` keeps each stage's draw independent); ``n = 0`` takes the whole split.
+        The labels are ``label_source``'s: the dataset's, or the clean top-1 prediction."""
         images, labels = self.dataset.split("test")
         if len(images) == 0:
             raise UserError(
@@ -153,6 +167,8 @@ class ExplainInputs:
             )
         idx = np.arange(len(labels)) if n == 0 else stratified_subset(labels, n, seed, stream)
         pixels = to_pixels(self.backbone, np.asarray(images[idx]))
+        if not self.labels_match:
+            return pixels, predict(self.model, pixels).argmax(1), idx
         return pixels, torch.from_numpy(labels[idx].astype(np.int64)), idx
 
     def title(self, label: int, pred: int) -> str:
@@ -162,14 +178,12 @@ class ExplainInputs:
             return f"{names[label]} / {names[pred]}"
         return names[pred]
 
-    def require_labels(self, stage: str) -> None:
-        """Stages that score accuracy need the dataset's labels to be the model's classes."""
-        if not self.labels_match:
-            raise UserError(
-                f"{stage}: dataset {self.dataset.name!r} (classes {', '.join(self.dataset.classes[:5])}...) "
-                f"is not what backbone {self.backbone.name!r} classifies; set explain.dataset to its "
-                "training dataset (e.g. fashion-mnist for vgg_mini)"
-            )
+
+def method_params(file: Mapping[str, Any], run: str, method: str) -> Any:
+    """``explain.<method>`` of the params ``file`` with the overrides of run ``run`` (an ``explain.runs`` key)."""
+    explain = file.get("explain") or {}
+    entry = load_entry(ExplainRun, "explain.runs", run, "explain run", file)
+    return run_params(method, explain.get(method) or {}, entry, run)
 
 
 def load_inputs(backbone_dir: Path, data_dir: Path, device: torch.device) -> ExplainInputs:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
-from transferlab.config import require
+from transferlab.config import from_mapping, require
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,3 +111,37 @@ class SaliencyParams:
             0 <= self.object_threshold < 1,
             f"object_threshold must be in [0, 1), got {self.object_threshold}",
         )
+
+
+# explain.<method> sub-section -> its dataclass (the stages and the per-run overrides share it)
+METHOD_PARAMS: dict[str, type] = {
+    "saliency": SaliencyParams,
+    "adversarial": AdversarialParams,
+    "fgsm": FGSMParams,
+    "classvis": ClassVisParams,
+    "robustness": RobustnessParams,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainRun:
+    """One entry of ``explain.runs`` (the explain stages' fan-out): a backbone, the prepared dataset
+    whose test split supplies the images, and per-method overrides of the ``explain.<method>``
+    sub-sections (an ImageNet net needs an ImageNet target class, a few of its 1000 classes, ...)."""
+
+    backbone: str
+    dataset: str
+    saliency: dict[str, Any] = dataclasses.field(default_factory=dict)
+    adversarial: dict[str, Any] = dataclasses.field(default_factory=dict)
+    fgsm: dict[str, Any] = dataclasses.field(default_factory=dict)
+    classvis: dict[str, Any] = dataclasses.field(default_factory=dict)
+    robustness: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def run_params(method: str, defaults: Mapping[str, Any], run: ExplainRun, name: str) -> Any:
+    """``explain.<method>`` with run ``name``'s overrides on top, as the method's dataclass.
+
+    A bad override is one line naming ``explain.runs.<name>.<method>.<key>``.
+    """
+    merged = {**dict(defaults), **dict(getattr(run, method))}
+    return from_mapping(METHOD_PARAMS[method], merged, f"explain.runs.{name}.{method}")

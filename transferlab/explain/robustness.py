@@ -80,7 +80,6 @@ class RobustnessRun:
 
 def run(inputs: ExplainInputs, params: RobustnessParams, seed: int) -> RobustnessRun:
     """Noise and blur accuracy curves and the confident-mistakes gallery."""
-    inputs.require_labels("robustness")
     start = time.perf_counter()
     x, labels, idx = inputs.test_selection(params.num_images, seed, stream=SCORED_STREAM)
     sigmas, radii = sorted(params.noise_sigmas), sorted(params.blur_radii)
@@ -96,6 +95,7 @@ def run(inputs: ExplainInputs, params: RobustnessParams, seed: int) -> Robustnes
     metrics = {
         "backbone": inputs.backbone.name,
         "dataset": inputs.dataset.name,
+        "labels": inputs.label_source,
         "num_images": len(x),
         "clean_accuracy": accuracy(logits, labels),
         "noise_accuracy": {grid_key("sigma", s): a for s, a in zip(sigmas, noise, strict=True)},
