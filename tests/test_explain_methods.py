@@ -17,7 +17,12 @@ from transferlab.explain.adversarial import fgsm, fgsm_accuracy_curve, targeted_
 from transferlab.explain.classvis import ClassVisParams, visualise_classes
 from transferlab.explain.common import PixelModel, gaussian_blur, pixel_model, predict, to_pixels
 from transferlab.explain.robustness import add_noise, confident_mistakes, corruption_curve
-from transferlab.explain.saliency import randomised_copy, rank_correlation, saliency_maps, saliency_mass
+from transferlab.explain.saliency import (
+    randomised_copy,
+    rank_correlation,
+    saliency_maps,
+    saliency_mass,
+)
 from transferlab.models.registry import build_backbone
 
 torch.set_num_threads(1)
@@ -270,3 +275,11 @@ def test_randomised_copy_reinitialises_every_layer_seeded_leaving_the_original()
     for (name, p), q, r in zip(net.named_parameters(), a.parameters(), b.parameters(), strict=True):
         assert p.shape == q.shape and torch.equal(q, r), name
         assert not torch.equal(p, q), name  # every parameter re-drawn
+
+
+def test_round_robin_spreads_the_first_images_over_the_classes():
+    from transferlab.explain.adversarial import round_robin
+
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    assert round_robin(torch.tensor([0, 1, 2, 3, 4, 5]), labels).tolist() == [0, 3, 5, 1, 4, 2]
+    assert round_robin(torch.tensor([1, 2, 4]), labels).tolist() == [1, 4, 2]

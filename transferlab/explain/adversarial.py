@@ -130,6 +130,18 @@ class AdversarialRun:
     metrics: dict
 
 
+def round_robin(positions: torch.Tensor, labels: np.ndarray) -> torch.Tensor:
+    """``positions`` reordered one per dataset class in turn (first of each class, then second, ...),
+    so the first k attacked images spread over the classes (the photos) instead of filling up with one."""
+    rank: dict[int, int] = {}
+    keyed = []
+    for p in positions.tolist():
+        c = int(labels[p])
+        keyed.append((rank.get(c, 0), p))
+        rank[c] = rank.get(c, 0) + 1
+    return torch.tensor([p for _, p in sorted(keyed)], dtype=torch.long)
+
+
 def run_targeted(inputs: ExplainInputs, params: AdversarialParams, seed: int) -> AdversarialRun:
     """The targeted attack on seeded test images not already labelled (or predicted) as the target."""
     target = inputs.class_index(params.target_class)
@@ -139,7 +151,7 @@ def run_targeted(inputs: ExplainInputs, params: AdversarialParams, seed: int) ->
     x, labels, idx = inputs.test_selection(params.num_images * 2 + 10, seed, stream=ATTACK_STREAM)
     pred = predict(inputs.model, x).argmax(1)
     keep = (pred != target) & ((labels != target) if inputs.labels_match else True)
-    keep_idx = torch.nonzero(keep).flatten()[: params.num_images]
+    keep_idx = round_robin(torch.nonzero(keep).flatten(), inputs.dataset.split("test")[1][idx])[: params.num_images]
     x, labels, pred, idx = x[keep_idx], labels[keep_idx], pred[keep_idx], idx[keep_idx.numpy()]
     with cpu_threads_for(x.to(device)):
         res = targeted_attack(

@@ -47,6 +47,12 @@ class Section:
     blocks: list[Block]
 
 
+def backbone_order(name: str) -> tuple[int, str, bool]:
+    """Report order of backbones: the ImageNet net first, then the pipeline-pretrained ones; each
+    untrained copy after its own."""
+    return (0 if name.startswith("efficientnet") else 1, name.removesuffix("_untrained"), name.endswith("_untrained"))
+
+
 def read_metrics_dir(metrics_dir: Path, stage: str) -> dict[str, dict]:
     """All ``metrics/<stage>/<item>.json`` files as {item: metrics}, sorted by item.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from transferlab.report.model import Figure, Section, Table, Text, read_metrics_dir
+from transferlab.report.model import Figure, Section, Table, Text, backbone_order, read_metrics_dir
 
 STAGES = ("saliency", "adversarial", "fgsm", "classvis", "robustness")
 
@@ -15,7 +15,8 @@ STAGES = ("saliency", "adversarial", "fgsm", "classvis", "robustness")
 def _grid_table(runs: dict[str, dict], key: str, prefix: str, label: str) -> pd.DataFrame:
     """One row per item, one column per grid point of ``runs[item][key]`` (``prefix_<value>``)."""
     rows = []
-    for item, m in runs.items():
+    for item in sorted(runs, key=lambda i: (backbone_order(str(runs[i].get("backbone", i))), i)):
+        m = runs[item]
         row = {"item": item, "clean acc": m.get("clean_accuracy")}
         grid = sorted(m.get(key, {}).items(), key=lambda kv: float(kv[0][len(prefix) + 1 :]))
         for name, acc in grid:
@@ -24,8 +25,17 @@ def _grid_table(runs: dict[str, dict], key: str, prefix: str, label: str) -> pd.
     return pd.DataFrame(rows)
 
 
+def _items(all_runs: dict[str, dict[str, dict]]) -> list[str]:
+    """Every ``<dataset>-<backbone>`` item, the ImageNet net's first (``backbone_order``)."""
+    backbone = {item: m.get("backbone", item) for runs in all_runs.values() for item, m in runs.items()}
+    return sorted(backbone, key=lambda item: (backbone_order(str(backbone[item])), item))
+
+
+LABELS = {"label": "dataset labels", "clean_prediction": "clean top-1"}
+
+
 def _summary(all_runs: dict[str, dict[str, dict]]) -> pd.DataFrame:
-    items = sorted({item for runs in all_runs.values() for item in runs})
+    items = _items(all_runs)
     rows = []
     for item in items:
         sal = all_runs["saliency"].get(item, {})
@@ -37,6 +47,8 @@ def _summary(all_runs: dict[str, dict[str, dict]]) -> pd.DataFrame:
         rows.append(
             {
                 "item": item,
+                "scored against": LABELS.get(rob.get("labels", fg.get("labels"))),
+                "saliency vs random weights (Spearman)": sal.get("random_weights_spearman"),
                 "saliency mass on object": sal.get("mean_mass_in_object"),
                 "object area": sal.get("mean_object_area"),
                 "fooling success": adv.get("success_rate"),
@@ -61,7 +73,9 @@ def _figures(reports_dir: Path, all_runs: dict[str, dict[str, dict]]) -> list[Fi
         (
             "saliency",
             "",
-        ): "Saliency maps: each test image (top) and |d class score / d pixel|, max over channels (bottom).",
+        ): "Saliency maps: each image (top), |d class score / d pixel| max over channels (middle), and the same "
+        "for a copy with re-initialised weights (bottom: Adebayo et al.'s sanity check; a map that survives "
+        "randomisation shows the input's edges, not what the network learned).",
         (
             "adversarial",
             "",
@@ -79,7 +93,7 @@ def _figures(reports_dir: Path, all_runs: dict[str, dict[str, dict]]) -> list[Fi
     }
     out = []
     for (stage, suffix), caption in captions.items():
-        for item in all_runs[stage]:
+        for item in _items({stage: all_runs[stage]}):
             rel = f"figures/{stage}/{item}{suffix}.png"
             if (Path(reports_dir) / rel).is_file():
                 out.append(Figure(rel, f"`{item}`: {caption}"))
@@ -94,9 +108,16 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
         Text(
             "All gradients and perturbations are taken in the model's input pixel space [0, 1] "
             "(its normalisation sits inside the differentiated module), so an epsilon of 8/255 "
-            "means eight grey levels. Items are `<dataset>-<backbone>`. 'Saliency mass on object' "
-            "is the share of the saliency map on object pixels; compare it with the object's share "
-            "of the image ('object area'). Fooling iterations and norms are means over successful images."
+            "means eight grey levels. Items are `<dataset>-<backbone>`, the ImageNet net first: on "
+            "scikit-image's photos and crops of them, which are not labelled with ImageNet classes, every "
+            "score is against the model's own top-1 on the clean image ('scored against: clean top-1'), so "
+            "FGSM 'accuracy' is the rate at which that top-1 survives and robustness the top-1 agreement "
+            "under corruption. 'Saliency vs random weights' is the mean Spearman rank correlation between "
+            "each map and the map of a re-initialised copy (Adebayo et al. 2018): near 0, the map depends on "
+            "the learned weights. 'Saliency mass on object' is the share of the saliency map on object pixels "
+            "(brighter than a threshold: meaningful on Fashion-MNIST's black background, not on photos); "
+            "compare it with the object's share of the image ('object area'). Fooling iterations and norms "
+            "are means over successful images."
         ),
         Table(_summary(all_runs), "Explaining and attacking: one row per dataset-backbone."),
     ]
@@ -124,7 +145,8 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
     if all_runs["classvis"]:
         rows = [
             {"item": item, "class": name, "p start": v["prob_start"], "p end": v["prob_end"]}
-            for item, m in all_runs["classvis"].items()
+            for item in _items({"classvis": all_runs["classvis"]})
+            for m in (all_runs["classvis"][item],)
             for name, v in sorted(
                 m.get("per_class", {}).items(), key=lambda kv: kv[1]["class_index"]
             )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from transferlab.report.model import Figure, Section, Table, Text, read_metrics_dir
+from transferlab.report.model import Figure, Section, Table, Text, backbone_order, read_metrics_dir
 
 COLUMNS = [
     "method", "layer", "dim", "PCA", "PCA comps", "PCA var", "kernel", "C",
@@ -95,11 +95,6 @@ def _table(
     return Table(frame, caption, tuple(highlight))
 
 
-def _backbone_order(name: str) -> tuple[int, str, bool]:
-    """The ImageNet net first, then the pipeline-pretrained ones; each untrained copy after its own."""
-    return (0 if name.startswith("efficientnet") else 1, name.removesuffix("_untrained"), name.endswith("_untrained"))
-
-
 def side_by_side(summaries: dict[str, dict[str, Any]]) -> Table | None:
     """Best-by-CV test accuracy per target (rows) and backbone (columns), raw pixels last."""
     by_target: dict[str, dict[str, Any]] = {}
@@ -111,7 +106,7 @@ def side_by_side(summaries: dict[str, dict[str, Any]]) -> Table | None:
         row.setdefault("raw pixels", m.get("pixels_best", {}).get("test_acc"))
     if not by_target:
         return None
-    backbones = sorted({k for r in by_target.values() for k in r} - {"target", "raw pixels"}, key=_backbone_order)
+    backbones = sorted({k for r in by_target.values() for k in r} - {"target", "raw pixels"}, key=backbone_order)
     columns = ["target", *backbones, "raw pixels"]
     caption = (
         "Transfer side by side: test accuracy of the SVM row picked by cross-validation, per target and "
