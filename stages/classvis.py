@@ -1,6 +1,6 @@
-"""classvis@<backbone>: class-model visualisation by regularised gradient ascent from noise.
+"""classvis@<run>: class-model visualisation by regularised gradient ascent from noise.
 
-Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data: its
+Inputs:  data/models/<backbone> (--model), data/prepared/<dataset> (--data; both from explain.runs.<run>: its
          channels and class names)
 Outputs: --metrics JSON (target probability at start and end, per class and mean),
          --figure PNG (one image per class)

@@ -1,6 +1,6 @@
-"""fgsm@<backbone>: accuracy under untargeted FGSM over an epsilon grid in [0, 1] pixel space.
+"""fgsm@<run>: accuracy under untargeted FGSM over an epsilon grid in [0, 1] pixel space.
 
-Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data)
+Inputs:  data/models/<backbone> (--model), data/prepared/<dataset> (--data; both from explain.runs.<run>)
 Outputs: --metrics JSON (clean accuracy, accuracy per epsilon), --plot JSON rows
          {epsilon, epsilon_255, accuracy} (a DVC plot), --figure PNG of the same curve
 Params:  base, explain.fgsm with explain.runs.<--run>'s overrides (the method's params for that run)

@@ -1,6 +1,6 @@
-"""robustness@<backbone>: accuracy under Gaussian noise and blur; the most confident mistakes.
+"""robustness@<run>: accuracy under Gaussian noise and blur; the most confident mistakes.
 
-Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data)
+Inputs:  data/models/<backbone> (--model), data/prepared/<dataset> (--data; both from explain.runs.<run>)
 Outputs: --metrics JSON (clean accuracy, accuracy per noise sigma and blur radius, the
          confident mistakes), --plot-noise / --plot-blur JSON rows (DVC plots),
          --figure PNG (both curves), --gallery PNG (most confidently wrong test images)

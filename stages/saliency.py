@@ -1,6 +1,6 @@
-"""saliency@<backbone>: saliency maps (gradient of the class score w.r.t. the pixels).
+"""saliency@<run>: saliency maps (gradient of the class score w.r.t. the pixels).
 
-Inputs:  data/models/<backbone> (--model), data/prepared/<explain.dataset> (--data)
+Inputs:  data/models/<backbone> (--model), data/prepared/<dataset> (--data; both from explain.runs.<run>)
 Outputs: --metrics JSON (saliency mass on the object vs background, per image and mean; rank
          correlation with the maps of a randomised-weights copy, Adebayo et al. 2018),
          --figure PNG (image, its saliency map, the random-weights map; one column per image)
