@@ -13,7 +13,7 @@
    target. (b) the real extract work end to end (``transferlab.transfer.extraction.extract_prepared``:
    read the prepared images, preprocess, forward, write float16 features) against (a) on
    the same images and batch size. Target >= 80%, for Fashion-MNIST (small images) and a
-   folder of 224 px JPEG photos, both prepared with the real prepare code. Loading the
+   folder of JPEG photos (prepared at 256 px, centre-cropped to 224 by extract), both prepared with the real prepare code. Loading the
    model is a one-off per stage and is not counted; decoding happens in ``prepare`` and
    is reported as its own images/s.
 

@@ -61,11 +61,15 @@ def write_photo_crops(folder: Path, images: int, seed: int = 0) -> None:
         crop.save(target, quality=90)
 
 
+PHOTO_SIDE = 256  # the 224 px archs' resize side (ImageNet eval: shorter side 256, centre crop 224)
+
+
 def prepared_photo_folder(out_dir: Path, images: int) -> tuple[Path | None, float | str]:
-    """A prepared folder dataset of ``images`` 224 px JPEG photo crops."""
+    """A prepared folder dataset of ``images`` JPEG photo crops, decoded at ``PHOTO_SIDE``: prepare does
+    the resize once (as the predict stage prepares its photos at 256), extract centre-crops 224 px."""
     try:
         write_photo_crops(out_dir / "photos", images)
     except (ImportError, AttributeError, OSError) as err:
         return None, f"scikit-image photos not available ({type(err).__name__}: {err})"
-    entry = {"source": "folder", "path": str(out_dir / "photos"), "image_size": 224, "test_fraction": 0.25}
-    return _prepare("photos224", entry, out_dir)
+    entry = {"source": "folder", "path": str(out_dir / "photos"), "image_size": PHOTO_SIDE, "test_fraction": 0.25}
+    return _prepare("photos256", entry, out_dir)
