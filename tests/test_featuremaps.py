@@ -72,3 +72,29 @@ def test_bad_params(tmp_path):
         run_featuremaps(backbone, _dataset(), _cfg(deep_layer="pool9"), tmp_path)
     with pytest.raises(UserError, match="beyond"):
         run_featuremaps(backbone, _dataset(), _cfg(images=[0, 4]), tmp_path)
+
+
+def test_efficientnet_reads_the_fused_batchnorm_relu6_node():
+    """timm's BatchNormAct2d is one traced node: 'with ReLU' is its output, ReLU6(BN(conv))."""
+    from transferlab.inside.featuremaps import extract_maps
+
+    bb = build_backbone("efficientnet_lite0", "none", seed=0)
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    maps, conv, relu = extract_maps(bb, x, "block1")
+    assert (conv, relu) == ("conv_stem", "bn1")
+    bn = bb.model.bn1
+    expected = torch.clamp(
+        (maps["conv"] - bn.running_mean.view(1, -1, 1, 1)) / torch.sqrt(bn.running_var.view(1, -1, 1, 1) + bn.eps)
+        * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1), 0, 6,
+    )  # fmt: skip
+    torch.testing.assert_close(maps["relu"], expected, rtol=1e-5, atol=1e-5)
+
+
+def test_a_failed_trace_leaves_the_model_in_its_mode():
+    from transferlab.models.cutpoints import create_extractor
+
+    bb = build_backbone("efficientnet_lite0", "none", seed=0)
+    bb.model.eval()
+    with pytest.raises(ValueError):
+        create_extractor(bb.model, {"bn1.act": "relu"})  # inside a traced leaf: not a node
+    assert not any(m.training for m in bb.model.modules())

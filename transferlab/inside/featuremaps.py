@@ -3,7 +3,8 @@
 The first convolution's maps for N filters are shown before and after the first ReLU
 that follows it, side by side (the pre-ReLU maps on a diverging colour scale, so what
 ReLU zeroes is visible); ``vgg_mini`` has BatchNorm between the two, so its "with ReLU"
-maps are after BatchNorm + ReLU. A deeper cut point (e.g. ``pool2``) shows the N
+maps are after BatchNorm + ReLU, and EfficientNet-Lite's after timm's fused BatchNorm + ReLU6
+(``BatchNormAct2d``, one traced node). A deeper cut point (e.g. ``pool2``) shows the N
 channels most active on the first image. Maps are read with torchvision's
 ``create_extractor`` after switching in-place ReLUs off (an in-place ReLU
 would otherwise rectify the stored convolution output too).
@@ -24,14 +25,16 @@ from transferlab.inside.params import FeaturemapsParams
 from transferlab.models.backbone import Backbone
 from transferlab.models.cutpoints import create_extractor, resolve_layers
 
+ACTIVATIONS = (nn.ReLU, nn.ReLU6)  # the rectifiers whose effect the figure shows
+
 
 def first_conv_and_relu(model: nn.Module) -> tuple[str, str]:
-    """Module paths of the first Conv2d and of the first ReLU registered after it."""
+    """Module paths of the first Conv2d and of the first ReLU (or ReLU6) registered after it."""
     conv = relu = None
     for path, module in model.named_modules():
         if conv is None and isinstance(module, nn.Conv2d):
             conv = path
-        elif conv is not None and isinstance(module, nn.ReLU):
+        elif conv is not None and isinstance(module, ACTIVATIONS):
             relu = path
             break
     if conv is None or relu is None:
@@ -53,9 +56,12 @@ def extract_maps(backbone: Backbone, x: torch.Tensor, deep_layer: str) -> tuple[
     no_inplace(model)
     conv, relu = first_conv_and_relu(model)
     (layer,) = resolve_layers(backbone, [deep_layer])
-    extractor = create_extractor(
-        model, {conv: "conv", relu: "relu", backbone.cut_points[layer]: "deep"}
-    )
+    deep = backbone.cut_points[layer]
+    try:
+        extractor = create_extractor(model, {conv: "conv", relu: "relu", deep: "deep"})
+    except ValueError:  # the activation lives inside a traced leaf (timm's BatchNormAct2d): read that leaf
+        relu = relu.rpartition(".")[0]
+        extractor = create_extractor(model, {conv: "conv", relu: "relu", deep: "deep"})
     return dict(extractor(x)), conv, relu
 
 

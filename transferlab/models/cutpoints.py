@@ -22,8 +22,17 @@ from transferlab.models.backbone import Backbone
 
 
 def create_extractor(model: nn.Module, return_nodes: Mapping[str, str]) -> nn.Module:
-    """``model`` as an FX graph returning ``{name: output}`` for ``return_nodes`` (node -> name)."""
-    return _timm_feature_extractor(model, return_nodes=dict(return_nodes))
+    """``model`` as an FX graph returning ``{name: output}`` for ``return_nodes`` (node -> name).
+
+    The graph comes back in ``model``'s mode, and ``model`` keeps its mode even when tracing fails
+    (an unknown node raises after the tracer switched the model to train mode: an eval-mode model
+    would then normalise with batch statistics and update its running statistics).
+    """
+    training = model.training
+    try:
+        return _timm_feature_extractor(model, return_nodes=dict(return_nodes)).train(training)
+    finally:
+        model.train(training)
 
 
 def graph_node_names(model: nn.Module) -> tuple[list[str], list[str]]:
