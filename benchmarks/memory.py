@@ -173,7 +173,7 @@ def measure(
     base, torch_flag = peak_rss([sys.executable, "-c", probe], ROOT)
     return {"layer": layer, "rows": rows, "dims": dims, "float32": rows * dims * 4, "peak": peak,
             "imports": base, "imports_torch": torch_flag.strip() == "True", "log": log.strip().splitlines()[-1],
-            "layers": ",".join(every or [layer]) + (f",{PIXELS}" if prepared is not None and layer != PIXELS else "")}
+            "layers": ",".join([*(every or [layer]), *([PIXELS] if prepared is not None else [])])}
 
 
 def figures(m: dict, source: str = "synthetic") -> list[Figure]:
