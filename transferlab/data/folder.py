@@ -13,7 +13,7 @@ Class names are the sorted subfolder names. Hidden files and folders (``.name``,
 ``.DS_Store``) are ignored. Like ImageFolder, only files whose extension is in
 ``extensions`` are read (default: torchvision's ``IMG_EXTENSIONS``, case-insensitive); the
 others are skipped whatever ``on_bad_file`` says, counted and listed in the meta with reason
-``extension`` (244 images where a placeholder ``.gif`` among them made 245). Files that
+``extension`` (a placeholder ``.gif`` among JPEGs is not an image, as ImageFolder counts). Files that
 are empty, not images, truncated, undecodable or larger than ``max_pixels`` are either
 skipped (counted and listed in the meta, ``on_bad_file: skip``) or stop the run with one
 line naming the first of them (``on_bad_file: error``). A class folder left with no usable
@@ -128,7 +128,7 @@ def class_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def test_folder(root: Path, opts: FolderOptions, where: str) -> Path:
+def split_test_folder(root: Path, opts: FolderOptions, where: str) -> Path:
     """The split layout's test folder: ``test_dir``, or the first of TEST_DIR_NAMES that exists."""
     if opts.test_dir is not None:
         return root / opts.test_dir
@@ -148,7 +148,7 @@ def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], 
         raise UserError(
             f"{where}.path: {str(root)!r} is not a directory; point it at a folder of class subfolders"
         )
-    train, test = root / opts.train_dir, test_folder(root, opts, where)
+    train, test = root / opts.train_dir, split_test_folder(root, opts, where)
     if train.is_dir() != test.is_dir():
         have, missing = (train, test) if train.is_dir() else (test, train)
         tried = "" if opts.test_dir is not None or missing == train else f" (nor {', '.join(TEST_DIR_NAMES[1:])})"
