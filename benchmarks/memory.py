@@ -37,8 +37,10 @@ import numpy as np
 import yaml
 
 from benchmarks.figures import Figure, at_most
+from transferlab.data.prepared import load_prepared
 from transferlab.data.sampling import per_class_train_mask
 from transferlab.io import read_json
+from transferlab.transfer.classify import PIXELS
 from transferlab.transfer.features import load_features, save_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +73,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--mem-features", type=Path, help="use this feature cache (its widest layer) instead")
     group.add_argument("--mem-grid", choices=("small", "params"), default="small",
                        help="classify grid: small (2 kernels, 1 C, PCA none/0.95, 2 folds) or params.yaml's")
+    group.add_argument("--mem-only-folder", action="store_true", help="only the real-folder case")
+    from benchmarks import memory_folder
+
+    memory_folder.add_arguments(group)
 
 
 def synthetic_cache(
@@ -125,39 +131,57 @@ def peak_rss(cmd: Sequence[str], cwd: Path) -> tuple[int, str]:
     return int(last.split()[1]) * 1024, "\n".join(lines)  # Linux reports KiB
 
 
-def stage_params(dest: Path, cache: Path, layer: str, grid: str) -> Path:
-    """params.yaml = the project's, plus a backbone entry (the cache's arch) cutting at ``layer``; no pixel baseline."""
+def stage_params(
+    dest: Path, cache: Path, layer: str, grid: str, *, arch: str | None = None,
+    layers: Sequence[str] | None = None, pixels: bool = False,
+) -> Path:
+    """params.yaml = the project's, plus a backbone entry (the cache's arch, or ``arch``) cutting at
+    ``layer`` (or at every one of ``layers``); the pixel baseline only with ``pixels``."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    arch = params["backbones"].get(read_json(cache / "meta.json").get("backbone"), {}).get("arch", "vgg_mini")
-    params["backbones"][BACKBONE] = {"arch": arch, "weights": "none", "layers": [layer]}
-    params["classify"] = {**params["classify"], "pixels": False, **(SMALL_GRID if grid == "small" else {})}
+    if arch is None:
+        arch = params["backbones"].get(read_json(cache / "meta.json").get("backbone"), {}).get("arch", "vgg_mini")
+    params["backbones"][BACKBONE] = {"arch": arch, "weights": "none", "layers": list(layers or [layer])}
+    params["classify"] = {**params["classify"], "pixels": pixels, **(SMALL_GRID if grid == "small" else {})}
     path = dest / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     return path
 
 
-def measure(cache: Path, work: Path, grid: str) -> dict[str, float | int | str | bool]:
-    """Peak RSS of the classify stage on ``cache``'s widest layer and of its imports alone."""
+def measure(
+    cache: Path, work: Path, grid: str, *, prepared: Path | None = None, arch: str | None = None,
+) -> dict[str, float | int | str | bool]:
+    """Peak RSS of the classify stage and of its imports alone.
+
+    Without ``prepared``: on ``cache``'s widest layer only. With it (a real extract of that
+    prepared dataset, by ``arch``): on every layer of the cache plus the raw-pixel baseline,
+    as the stage runs in the pipeline; the bound is then the float32 size of the largest of
+    them, pixels included.
+    """
     layer, rows, dims = widest_layer(cache)
-    params = stage_params(work, cache, layer, grid)
+    every = list(read_json(cache / "meta.json")["layers"]) if prepared is not None else None
+    if prepared is not None:
+        pixel_dims = int(np.prod(load_prepared(prepared, mmap=True).images.shape[1:]))
+        layer, dims = (PIXELS, pixel_dims) if pixel_dims > dims else (layer, dims)
+    params = stage_params(work, cache, layer, grid, arch=arch, layers=every, pixels=prepared is not None)
     out = work / "out"
     cmd = [sys.executable, "-m", "stages.classify", "--features", str(cache), "--backbone", BACKBONE,
            "--metrics", str(out / "m.json"), "--rows", str(out / "rows.json"), "--figure", str(out / "c.png"),
-           "--params", str(params)]
+           "--params", str(params), *(["--prepared", str(prepared)] if prepared is not None else [])]
     peak, log = peak_rss(cmd, ROOT)
     probe = ("import sys, stages.classify; from pathlib import Path; from transferlab.stage import read_checked_params; "
              f"read_checked_params(Path({str(params)!r})); print('torch' in sys.modules)")
     base, torch_flag = peak_rss([sys.executable, "-c", probe], ROOT)
     return {"layer": layer, "rows": rows, "dims": dims, "float32": rows * dims * 4, "peak": peak,
-            "imports": base, "imports_torch": torch_flag.strip() == "True", "log": log.strip().splitlines()[-1]}
+            "imports": base, "imports_torch": torch_flag.strip() == "True", "log": log.strip().splitlines()[-1],
+            "layers": ",".join([*(every or [layer]), *([PIXELS] if prepared is not None else [])])}
 
 
-def figures(m: dict) -> list[Figure]:
+def figures(m: dict, source: str = "synthetic") -> list[Figure]:
     """The raw ratio (the target), the increment over the imports, and the imports themselves."""
     f32, peak, base = m["float32"], m["peak"], m["imports"]
-    case = f"{m['layer']} {m['rows']}x{m['dims']}"
+    case = f"{source}: largest {m['layer']} {m['rows']}x{m['dims']}"
     detail = (f"peak RSS {peak / MIB:.0f} MiB, float32 matrix {f32 / MIB:.0f} MiB, start-up alone {base / MIB:.0f} MiB "
-              f"(torch loaded: {m['imports_torch']}); stage said: {m['log']}")
+              f"(torch loaded: {m['imports_torch']}); classified: {m.get('layers', m['layer'])}; stage said: {m['log']}")
     return [
         at_most(f"classify peak RSS / float32 size ({case})", peak / f32, RSS_TARGET, "x", detail),
         Figure(f"classify RSS above start-up / float32 size ({case})", (peak - base) / f32, "x", "-", None,
@@ -169,12 +193,19 @@ def figures(m: dict) -> list[Figure]:
 
 
 def run(args: argparse.Namespace) -> list[Figure]:
-    with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
-        work = Path(tmp)
-        if args.mem_features is not None:
-            load_features(args.mem_features)  # a clear error if it is not a feature cache
-            cache = args.mem_features
-        else:
-            cache = synthetic_cache(work / "features", args.mem_rows, args.mem_dims,
-                                    classes=args.mem_classes, train=args.mem_train)
-        return figures(measure(cache, work, args.mem_grid))
+    from benchmarks import memory_folder  # the real-folder case (prepare + extract, torch)
+
+    found = []
+    if not args.mem_only_folder:
+        with tempfile.TemporaryDirectory(prefix="bench-mem-") as tmp:
+            work = Path(tmp)
+            if args.mem_features is not None:
+                load_features(args.mem_features)  # a clear error if it is not a feature cache
+                cache = args.mem_features
+            else:
+                cache = synthetic_cache(work / "features", args.mem_rows, args.mem_dims,
+                                        classes=args.mem_classes, train=args.mem_train)
+            found += figures(measure(cache, work, args.mem_grid), "given cache" if args.mem_features else "synthetic")
+    if args.mem_folder_images:
+        found += memory_folder.run(args)
+    return found

@@ -54,7 +54,7 @@ def load_pixels(prepared: Path, labels: np.ndarray) -> np.ndarray:
             f"prepared dataset {str(prepared)!r} does not match the feature cache (labels differ); "
             "re-run `dvc repro extract`"
         )
-    return np.asarray(ds.images)
+    return ds.images  # still memory-mapped: classify reads it a row block at a time
 
 
 @STAGE.main

@@ -61,7 +61,7 @@ def test_empty_class_folder_is_an_error_naming_it(tmp_path):
 def test_empty_class_skip_drops_it_and_renumbers_labels(tmp_path):
     _images(tmp_path / "ants", 4, value=10)
     (tmp_path / "bees").mkdir()
-    (tmp_path / "bees/readme.txt").write_text("only a bad file here\n")  # empty after skipping it
+    (tmp_path / "bees/readme.txt").write_text("only a bad file here\n")  # empty after skipping it (extension)
     _images(tmp_path / "wasps", 6, value=200)
     ds = prepare_dataset("bugs", _entry(tmp_path, on_empty_class="skip"), seed=0)
     assert ds.classes == ("ants", "wasps")
@@ -69,13 +69,14 @@ def test_empty_class_skip_drops_it_and_renumbers_labels(tmp_path):
     assert (ds.images[ds.labels == 1][..., 0] == 200).all()  # wasps images carry label 1 now
     assert ds.meta["skipped"]["classes"] == [{"class": "bees", "folder": "bees"}]
     assert ds.meta["skipped"]["files"] == [
-        {"file": "bees/readme.txt", "reason": "not_an_image", "detail": "not a format PIL can read"}
+        {"file": "bees/readme.txt", "reason": "extension", "detail": "'.txt' is not among datasets.bugs.extensions "
+         "(.jpg, .jpeg, .png, .ppm, .bmp, .pgm, .tif, .tiff, .webp)"}
     ]
     metrics = prepare_metrics(ds, 0.0)
     assert metrics["classes"] == 2 and metrics["skipped_classes"] == 1 and metrics["skipped"] == 1
     meta = tmp_path / "out/meta.json"
     assert skipped_warning(ds, meta) == (
-        f"warning: datasets.bugs: skipped 1 bad files (not_an_image 1) and 1 empty classes (bees); "
+        f"warning: datasets.bugs: skipped 1 bad files (extension 1) and 1 empty classes (bees); "
         f"listed in {meta}"
     )
 
@@ -166,8 +167,8 @@ def test_non_image_files_skipped_and_hidden_files_ignored(tmp_path):
     (root / "a/fake.jpg").write_text("a .jpg that is really text\n")
     (root / "a/.DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # hidden: not read at all
     ds = prepare_dataset("n", _entry(root), seed=0)
-    assert sorted(_skipped(ds)) == [("a/fake.jpg", "not_an_image"), ("b/notes.txt", "not_an_image")]
-    assert ds.meta["provenance"]["files_read"] == 6  # 4 images + 2 bad, no .DS_Store
+    assert sorted(_skipped(ds)) == [("a/fake.jpg", "not_an_image"), ("b/notes.txt", "extension")]
+    assert ds.meta["provenance"]["files_read"] == 5  # 4 images + fake.jpg; notes.txt (extension), .DS_Store unread
     msg = _one_line_error(_entry(root, on_bad_file="error"))
     assert "fake.jpg" in msg and "not_an_image" in msg
 

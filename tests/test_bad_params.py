@@ -11,6 +11,7 @@ file that is checked), with exit 2, one ``error:`` line and its old outputs unto
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import importlib
@@ -334,6 +335,35 @@ def test_check_params_command_lists_every_problem(tmp_path, capsys):
     assert all(line.startswith("error: params.yaml: ") for line in lines), lines
     named = ["clasify", "fcn", "classify.C[1]", "study.targets[0]"]
     assert len(lines) == len(named) and all(any(names_key(line, k) for line in lines) for k in named), lines
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:x", "CPU", ""])
+def test_check_params_rejects_a_device_name_the_stages_reject(device, tmp_path, capsys):
+    from transferlab.device import resolve_device
+
+    with pytest.raises(UserError) as stage_err:
+        resolve_device(device)  # what pretrain/extract/... do with base.device
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(mutate(REAL, ("base", "device"), device)))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["check-params", str(tmp_path / "bad.yaml")])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == f"error: params.yaml: base.device: {stage_err.value}\n"
+
+
+def test_check_params_rejects_a_device_this_machine_lacks(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for device, code in (("cuda", 2), ("cuda:1", 2), ("cpu", 0), ("auto", 0)):
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(mutate(REAL, ("base", "device"), device)))
+        with pytest.raises(SystemExit) if code else contextlib.nullcontext() as exc:
+            cli.main(["check-params", str(tmp_path / "p.yaml")])
+        err = capsys.readouterr().err
+        if code:
+            assert exc.value.code == code
+            assert err == f"error: params.yaml: base.device: device {device!r} requested but no CUDA GPU is visible; set base.device: auto\n"
+        else:
+            assert err == ""
 
 
 # ------------------------------------------------------------------ stages stop before any work

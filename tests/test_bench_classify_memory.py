@@ -100,3 +100,40 @@ def test_wide_case_has_the_coursework_width_at_a_small_input():
     assert backbone.input_size == backbone.resize_size == size == 112 and backbone.weights == "none"
     assert classifiers.wide_backbone(arch, layer, 64)[1] == 128 * 8 * 8
     assert Path(classifiers.ROOT.parent, "shared", "data", "cifar10-small") == classifiers.CIFAR
+
+
+def test_real_folder_case_builds_a_folder_the_folder_source_prepares(tmp_path):
+    from PIL import Image
+
+    from benchmarks import memory_folder
+    from transferlab.data.registry import prepare_dataset
+
+    src = tmp_path / "src"
+    for cls in ("a", "b"):
+        (src / "train" / cls).mkdir(parents=True)
+        (src / "test" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.new("RGB", (8, 8), (100 * (cls == "a"), i * 60, 0)).save(src / "train" / cls / f"{i}.jpg")
+        Image.new("RGB", (8, 8), (0, 0, 200)).save(src / "test" / cls / "0.jpg")
+    assert [len(p) for p in memory_folder.source_images(src)] == [4, 4]
+    made = memory_folder.write_folder(tmp_path / "f", images=31, classes=3, size=20, source=src)
+    assert made.startswith("CIFAR-10 photos from")
+    counts = [len(list((tmp_path / "f" / f"class{k:02d}").glob("*.jpg"))) for k in range(3)]
+    assert counts == [11, 10, 10]  # near-equal classes; the third (beyond the source's two) mirrors the first
+    ds = prepare_dataset("f", {"source": "folder", "path": str(tmp_path / "f"), "train_per_class": 4}, seed=0)
+    assert ds.images.shape == (31, 20, 20, 3) and np.bincount(ds.labels[~ds.is_test]).tolist() == [4, 4, 4]
+    assert memory_folder.source_images(tmp_path / "nope") is None
+    made = memory_folder.write_folder(tmp_path / "g", images=6, classes=2, size=16, source=tmp_path / "nope")
+    assert made == "seeded random smooth images" and len(list((tmp_path / "g").rglob("*.jpg"))) == 6
+
+
+def test_stage_params_for_a_real_extract_cut_every_layer_with_pixels(tmp_path):
+    cache = memory.synthetic_cache(tmp_path / "features", rows=40, dims=8, classes=4, train=20)
+    params = yaml.safe_load(memory.stage_params(tmp_path, cache, "layer3", "small", arch="resnet18",
+                                                layers=["layer3", "layer4", "avgpool"], pixels=True).read_text())
+    assert params["backbones"][memory.BACKBONE] == {"arch": "resnet18", "weights": "none",
+                                                    "layers": ["layer3", "layer4", "avgpool"]}
+    assert params["classify"]["pixels"] is True
+    from transferlab.params_check import validate_params
+
+    validate_params(params)  # the stage's whole-file check passes it

@@ -125,3 +125,27 @@ def test_run_passes_row_selections_not_copies_and_matches_in_memory_arrays(tmp_p
         {k: v for k, v in r.items() if k not in strip} for r in in_memory.rows
     ]
     assert mapped.head_rows[0]["test_acc"] == in_memory.head_rows[0]["test_acc"]
+
+
+def test_pixel_baseline_reads_the_mapped_images_a_block_at_a_time_with_the_same_results(tmp_path, monkeypatch):
+    """The [0, 1] float64 pixel matrix (16x the uint8 images) never exists whole; the rows are unchanged."""
+    rng = np.random.default_rng(3)
+    labels = np.sort(np.arange(180) % 3)
+    images = np.clip(rng.normal(60, 40, (3, 6, 6, 3))[labels] + rng.normal(0, 30, (180, 6, 6, 3)), 0, 255)
+    images = images.astype(np.uint8)
+    is_test = rng.random(180) < 0.4
+    np.save(tmp_path / "images.npy", images)
+    mapped = np.load(tmp_path / "images.npy", mmap_mode="r")
+    P = classify.pixel_matrix(mapped)
+    assert isinstance(P, Rows) and P._file is not None and P.shape == (180, 108) and P.dtype == np.float64
+    old = images.astype(np.float64).reshape(180, -1) / 255.0  # what the baseline materialised before
+    np.testing.assert_array_equal(np.asarray(P[is_test]), old[is_test])  # bit-identical values
+    feats = Features({"pool1": rng.normal(0, 1, (180, 5)).astype(np.float16)}, labels, is_test, {"classes": ["a", "b", "c"]})
+    params = ClassifyParams(kernels=("linear", "rbf"), C=(1.0,), n_components=(None, 0.95), cv_folds=2)
+    lazy = classify.run(feats, ["pool1"], params, 0, pixels=mapped)
+    monkeypatch.setattr(classify, "pixel_matrix", lambda imgs: np.asarray(imgs, dtype=np.float64).reshape(len(imgs), -1) / 255.0)
+    dense = classify.run(feats, ["pool1"], params, 0, pixels=images)
+    strip = ("fit_seconds", "predict_seconds", "transform_seconds")
+    pixel_rows = [[{k: v for k, v in r.items() if k not in strip} for r in res.rows if r["layer"] == "pixels"]
+                  for res in (lazy, dense)]
+    assert pixel_rows[0] == pixel_rows[1] and len(pixel_rows[0]) == 4

@@ -57,9 +57,9 @@ def test_mixed_modes_skip_bad_files(tmp_path):
     assert list(np.bincount(ds.labels)) == [5, 2]
     skipped = ds.meta["skipped"]
     assert skipped["count"] == 2
-    assert skipped["by_reason"] == {"not_an_image": 1, "truncated_image": 1}
+    assert skipped["by_reason"] == {"extension": 1, "truncated_image": 1}
     assert {(s["file"], s["reason"]) for s in skipped["files"]} == {
-        ("a/notes.txt", "not_an_image"),
+        ("a/notes.txt", "extension"),  # not in ImageFolder's extensions: never decoded
         ("b/broken.jpg", "truncated_image"),
     }
     # file order within class a: deep, gray, la, palette, rgba (sorted names)
@@ -69,7 +69,7 @@ def test_mixed_modes_skip_bad_files(tmp_path):
     assert (la == 50).all()  # alpha dropped
     assert (palette == [0, 255, 0]).all()  # palette index 1 = green
     assert (rgba == [255, 0, 0]).all()
-    assert ds.meta["provenance"]["files_read"] == 9
+    assert ds.meta["provenance"]["files_read"] == 8
 
 
 def test_grayscale_channels(tmp_path):
@@ -87,17 +87,17 @@ def test_on_bad_file_error_names_first_bad_file(tmp_path):
         "path": str(tmp_path / "tree"),
         "image_size": 16,
         "on_bad_file": "error",
+        "extensions": [".png", ".jpg", ".txt"],  # notes.txt is read, and is the first bad file
     }
     with pytest.raises(UserError) as err:
         prepare_dataset("mixed", entry, seed=0)
     msg = str(err.value)
     assert "\n" not in msg
-    assert "notes.txt" in msg and "on_bad_file" in msg and "broken.jpg" not in msg
+    assert "notes.txt" in msg and "not_an_image" in msg and "on_bad_file" in msg and "broken.jpg" not in msg
 
 
 def test_truncated_jpeg_alone_is_reported(tmp_path):
-    _mixed_tree(tmp_path / "tree")
-    (tmp_path / "tree/a/notes.txt").unlink()
+    _mixed_tree(tmp_path / "tree")  # notes.txt is skipped for its extension even with on_bad_file: error
     entry = {
         "source": "folder",
         "path": str(tmp_path / "tree"),
@@ -172,6 +172,69 @@ def test_missing_split_folder_and_missing_path(tmp_path):
         prepare_dataset("half", {"source": "folder", "path": str(tmp_path)}, seed=0)
     with pytest.raises(UserError, match="not a directory"):
         prepare_dataset("gone", {"source": "folder", "path": str(tmp_path / "nope")}, seed=0)
+
+
+@pytest.mark.parametrize("val", ["val", "valid", "validation"])
+def test_train_val_layout_is_train_and_test_said_in_one_line(tmp_path, capsys, val):
+    _tree(tmp_path, {"train/ants": 3, "train/bees": 4, f"{val}/ants": 2, f"{val}/bees": 1})
+    ds = prepare_dataset("hym", {"source": "folder", "path": str(tmp_path)}, seed=0)
+    assert ds.counts() == {"train": 7, "test": 3}
+    assert list(ds.labels[ds.is_test]) == [0, 0, 1]
+    assert ds.meta["provenance"]["split"] == f"folders train/ and {val}/"
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"note: datasets.hym: train/ + {val}/ layout: {val}/ is the test split "
+                   "(set datasets.hym.test_dir to use another folder)"]
+
+
+def test_test_dir_wins_over_val_and_an_explicit_test_dir_is_the_only_one(tmp_path, capsys):
+    _tree(tmp_path, {"train/a": 2, "train/b": 2, "test/a": 1, "test/b": 1, "val/a": 3, "val/b": 3})
+    ds = prepare_dataset("t", {"source": "folder", "path": str(tmp_path)}, seed=0)
+    assert ds.counts() == {"train": 4, "test": 2} and capsys.readouterr().err == ""  # test/ first, no note
+    ds = prepare_dataset("t", {"source": "folder", "path": str(tmp_path), "test_dir": "val"}, seed=0)
+    assert ds.counts() == {"train": 4, "test": 6} and capsys.readouterr().err == ""  # asked for: no note
+    with pytest.raises(UserError, match=r"has train/ but no holdout/; add it, or set datasets\.t\.train_dir/test_dir"):
+        prepare_dataset("t", {"source": "folder", "path": str(tmp_path), "test_dir": "holdout"}, seed=0)
+
+
+def test_train_without_any_test_folder_names_the_ones_tried(tmp_path):
+    _tree(tmp_path, {"train/a": 2, "train/b": 2})
+    with pytest.raises(UserError, match=r"has train/ but no test/ \(nor val, valid, validation\); add it"):
+        prepare_dataset("t", {"source": "folder", "path": str(tmp_path)}, seed=0)
+
+
+def _jpeg_class_tree(root: Path) -> None:
+    """Two class folders of JPEG/PNG files (upper-case suffix included) plus a placeholder .gif and a .txt."""
+    for cls, n in (("ants", 3), ("bees", 2)):
+        (root / cls).mkdir(parents=True)
+        for i in range(n):
+            Image.new("RGB", (12, 12), (i * 40, 0, 0)).save(root / cls / f"{i}.jpg", quality=90)
+    Image.new("RGB", (12, 12), (9, 9, 9)).save(root / "bees/big.PNG")
+    Image.new("P", (12, 12)).save(root / "ants/placeholder.gif")  # a real image PIL decodes
+    (root / "bees/LICENSE.txt").write_text("cc-by\n")
+
+
+def test_only_imagefolder_extensions_are_read_and_the_rest_counted(tmp_path, capsys):
+    from torchvision.datasets import ImageFolder
+
+    _jpeg_class_tree(tmp_path)
+    ds = prepare_dataset("pics", {"source": "folder", "path": str(tmp_path), "test_fraction": 0.25}, seed=0)
+    assert len(ds.labels) == len(ImageFolder(str(tmp_path))) == 6  # the .gif and .txt are not images here
+    assert list(np.bincount(ds.labels)) == [3, 3]
+    skipped = ds.meta["skipped"]
+    assert skipped["by_reason"] == {"extension": 2}
+    assert [(f["file"], f["reason"]) for f in skipped["files"]] == [
+        ("ants/placeholder.gif", "extension"), ("bees/LICENSE.txt", "extension")]
+    assert "'.gif' is not among datasets.pics.extensions (.jpg, .jpeg, .png" in skipped["files"][0]["detail"]
+
+
+def test_extensions_param_chooses_the_files_read(tmp_path):
+    _jpeg_class_tree(tmp_path)
+    entry = {"source": "folder", "path": str(tmp_path), "extensions": [".JPG", ".gif"]}
+    ds = prepare_dataset("pics", entry, seed=0)
+    assert list(np.bincount(ds.labels)) == [4, 2]  # 3 jpg + the gif, 2 jpg (case-insensitive)
+    assert sorted(f["file"] for f in ds.meta["skipped"]["files"]) == ["bees/LICENSE.txt", "bees/big.PNG"]
+    with pytest.raises(UserError, match=r"^params\.yaml: datasets\.pics\.extensions\[1\]: .*with its dot.*'png'"):
+        prepare_dataset("pics", {**entry, "extensions": [".jpg", "png"]}, seed=0)
 
 
 @pytest.mark.skipif(not CIFAR_SMALL.is_dir(), reason="shared/data/cifar10-small not present")

@@ -7,7 +7,8 @@ up in ``params.yaml``'s ``backbones`` registry (read without the whole-file chec
 helps fix a bad ``layers`` entry).
 
 ``transferlab check-params [params.yaml]`` checks a whole params file (every section,
-registry entry and cross-reference, and that no section is missing) before ``dvc repro``:
+registry entry and cross-reference, that no section is missing, and that this machine has
+the ``base.device`` asked for) before ``dvc repro``:
 one ``error:`` line per problem and exit 2, or a one-line summary and exit 0.
 """
 
@@ -19,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from transferlab.config import read_params
-from transferlab.errors import exit_on_user_error, unknown_name
+from transferlab.errors import UserError, exit_on_user_error, unknown_name
 from transferlab.models.registry import ARCHS, describe_cut_points
 
 
@@ -53,13 +54,22 @@ def cmd_check_params(args: argparse.Namespace) -> int:
     from transferlab.params_check import params_errors, summary  # imports every section's dataclass
 
     params = read_params(args.params)
-    errors = params_errors(params, complete=True)
+    errors = params_errors(params, complete=True) or _device_errors(params)
     for err in errors:
         print(f"error: {err}", file=sys.stderr)
     if errors:
         raise SystemExit(2)
     print(f"{args.params}: {summary(params)}")
     return 0
+
+
+def _device_errors(params: Mapping) -> list[UserError]:
+    """``base.device`` (a valid name by now) that this machine cannot run, as a stage would refuse it."""
+    from transferlab.device import device_unavailable  # imports torch
+
+    base = params.get("base") or {}
+    problem = device_unavailable(str(base.get("device", "auto")))
+    return [UserError(f"params.yaml: base.device: {problem}")] if problem else []
 
 
 def build_parser() -> argparse.ArgumentParser:

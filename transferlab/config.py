@@ -288,6 +288,24 @@ class BaseParams:
 
     def __post_init__(self) -> None:
         require(self.num_workers >= 0, f"num_workers must be >= 0, got {self.num_workers}")
+        problem = device_name_problem(self.device)
+        require(problem is None, str(problem), "device")
+
+
+# what ``base.device`` accepts, besides ``cuda:<index>`` (transferlab.device resolves it)
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def device_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a device name (``None`` if it is): the torch-free half of ``resolve_device``.
+
+    Shared by the params check and :func:`transferlab.device.resolve_device`, so
+    ``check-params`` rejects exactly the names a stage would.
+    """
+    index = name.removeprefix("cuda:")
+    if name in DEVICE_CHOICES or (name.startswith("cuda:") and index.isdigit()):
+        return None
+    return f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}, cuda:<index>"
 
 
 def load_entry(cls: type[T], registry: str, name: str, kind: str, path: ParamsSource = PARAMS_FILE) -> T:

@@ -13,10 +13,11 @@ import contextlib
 
 import torch
 
+from transferlab.config import DEVICE_CHOICES, device_name_problem
 from transferlab.errors import UserError
 from transferlab.gpu_slots import gpu_for_this_process
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")  # and cuda:<index>
+__all__ = ["DEVICE_CHOICES", "autocast", "device_unavailable", "prepare_batch", "prepare_model", "resolve_device"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -25,9 +26,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     With several GPUs visible, ``auto`` gives each process its own (transferlab.gpu_slots),
     so parallel ``dvc queue`` workers spread over them.
     """
-    index = name.removeprefix("cuda:")
-    if name not in DEVICE_CHOICES and not (name.startswith("cuda:") and index.isdigit()):
-        raise UserError(f"unknown device {name!r}; use one of {', '.join(DEVICE_CHOICES)}, cuda:<index>")
+    problem = device_name_problem(name) or device_unavailable(name)
+    if problem:
+        raise UserError(problem)
     if name == "auto":
         if torch.cuda.is_available():
             slot = gpu_for_this_process(torch.cuda.device_count())
@@ -38,15 +39,24 @@ def resolve_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r} requested but no CUDA GPU is visible; set base.device: auto")
-    if name.startswith("cuda:") and int(index) >= torch.cuda.device_count():
-        count = torch.cuda.device_count()
-        raise UserError(f"device {name!r} requested but only {count} CUDA GPU(s) are visible; "
-                        f"use cuda:0..cuda:{count - 1} or auto")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise UserError("device 'mps' requested but MPS is unavailable; set base.device: auto")
     return torch.device(name)
+
+
+def device_unavailable(name: str) -> str | None:
+    """Why the valid device name ``name`` cannot run on this machine (``None`` if it can).
+
+    ``transferlab check-params`` asks it too, so a device the stages would refuse here fails
+    the check, not the first stage that needs a network.
+    """
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        return f"device {name!r} requested but no CUDA GPU is visible; set base.device: auto"
+    if name.startswith("cuda:") and int(name.removeprefix("cuda:")) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        return (f"device {name!r} requested but only {count} CUDA GPU(s) are visible; "
+                f"use cuda:0..cuda:{count - 1} or auto")
+    if name == "mps" and not torch.backends.mps.is_available():
+        return "device 'mps' requested but MPS is unavailable; set base.device: auto"
+    return None
 
 
 def autocast(device: torch.device) -> contextlib.AbstractContextManager:

@@ -5,8 +5,15 @@ Layouts::
     path/<class>/<image>                 split with `train_per_class` or `test_fraction`
     path/train/<class>/..., path/test/<class>/...   the given split (names: train_dir, test_dir)
 
+With ``test_dir: null`` (the default) the test folder beside ``train/`` is the first of
+``test/``, ``val/``, ``valid/``, ``validation/`` that exists (the PyTorch tutorial's and
+ImageNet's ``train/`` + ``val/``), said in one line when it is not ``test/``.
+
 Class names are the sorted subfolder names. Hidden files and folders (``.name``, e.g.
-``.DS_Store``) are ignored; every other file inside a class folder is decoded. Files that
+``.DS_Store``) are ignored. Like ImageFolder, only files whose extension is in
+``extensions`` are read (default: torchvision's ``IMG_EXTENSIONS``, case-insensitive); the
+others are skipped whatever ``on_bad_file`` says, counted and listed in the meta with reason
+``extension`` (a placeholder ``.gif`` among JPEGs is not an image, as ImageFolder counts). Files that
 are empty, not images, truncated, undecodable or larger than ``max_pixels`` are either
 skipped (counted and listed in the meta, ``on_bad_file: skip``) or stop the run with one
 line naming the first of them (``on_bad_file: error``). A class folder left with no usable
@@ -21,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import sys
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -63,7 +71,8 @@ class FolderOptions(CommonOptions):
     test_fraction: float = 0.25  # flat layout: stratified, seeded test share
     train_per_class: int | None = None  # flat layout: this many train images per class instead
     train_dir: str = "train"  # split layout: the train subfolder
-    test_dir: str = "test"  # split layout: the test subfolder
+    test_dir: str | None = None  # split layout: the test subfolder; null = test/, val/, valid/ or validation/
+    extensions: tuple[str, ...] | None = None  # files read (".jpg", ...); null = torchvision ImageFolder's
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -75,6 +84,25 @@ class FolderOptions(CommonOptions):
             self.train_per_class is None or self.train_per_class >= 1,
             f"train_per_class must be null or >= 1, got {self.train_per_class}",
         )
+        for i, ext in enumerate(self.extensions or ()):
+            require(
+                ext.startswith(".") and len(ext) > 1,
+                f"extensions[{i}]: expected a file extension with its dot (\".jpg\"), got {ext!r}",
+                f"extensions[{i}]",
+            )
+
+    def accepted_extensions(self) -> tuple[str, ...]:
+        """The lower-case extensions read: ``extensions``, or torchvision ImageFolder's list."""
+        if self.extensions is None:
+            # imported here: the params (and so the whole-file check) stay torch-free
+            from torchvision.datasets.folder import IMG_EXTENSIONS
+
+            return tuple(IMG_EXTENSIONS)
+        return tuple(ext.lower() for ext in self.extensions)
+
+
+# the test folder beside train/ when test_dir is null, in this order of preference
+TEST_DIR_NAMES = ("test", "val", "valid", "validation")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,17 +128,32 @@ def class_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], tuple[str, ...], bool]:
-    """Items (file, label, split), class names, and whether the tree carried its own split."""
+def split_test_folder(root: Path, opts: FolderOptions, where: str) -> Path:
+    """The split layout's test folder: ``test_dir``, or the first of TEST_DIR_NAMES that exists."""
+    if opts.test_dir is not None:
+        return root / opts.test_dir
+    found = [root / name for name in TEST_DIR_NAMES if (root / name).is_dir()]
+    if not found or not (root / opts.train_dir).is_dir():
+        return root / TEST_DIR_NAMES[0]
+    if found[0].name != TEST_DIR_NAMES[0]:
+        print(f"note: {where}: {opts.train_dir}/ + {found[0].name}/ layout: {found[0].name}/ is the test split "
+              f"(set {where}.test_dir to use another folder)", file=sys.stderr)
+    return found[0]
+
+
+def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], tuple[str, ...], Path | None, list[dict[str, str]]]:
+    """Items (file, label, split), class names, the test folder if the tree carried its own
+    split, and the files skipped for their extension (meta ``skipped`` records)."""
     if not root.is_dir():
         raise UserError(
             f"{where}.path: {str(root)!r} is not a directory; point it at a folder of class subfolders"
         )
-    train, test = root / opts.train_dir, root / opts.test_dir
+    train, test = root / opts.train_dir, split_test_folder(root, opts, where)
     if train.is_dir() != test.is_dir():
         have, missing = (train, test) if train.is_dir() else (test, train)
+        tried = "" if opts.test_dir is not None or missing == train else f" (nor {', '.join(TEST_DIR_NAMES[1:])})"
         raise UserError(
-            f"{where}: {str(root)!r} has {have.name}/ but no {missing.name}/; "
+            f"{where}: {str(root)!r} has {have.name}/ but no {missing.name}/{tried}; "
             f"add it, or set {where}.train_dir/test_dir, or use a flat layout of class folders"
         )
     parts = [(train, False), (test, True)] if train.is_dir() else [(root, False)]
@@ -125,15 +168,20 @@ def scan(root: Path, opts: FolderOptions, where: str) -> tuple[list[ImageItem], 
             raise UserError(
                 f"{where}: test classes {', '.join(extra)} have no folder in {str(train)!r}"
             )
-    items = []
+    accepted = opts.accepted_extensions()
+    items, ignored = [], []
     for base, is_test in parts:
         for label, name in enumerate(classes):
-            if (base / name).is_dir():
-                items += [
-                    ImageItem(f, f.relative_to(root).as_posix(), label, is_test)
-                    for f in class_files(base / name)
-                ]
-    return items, classes, len(parts) == 2
+            if not (base / name).is_dir():
+                continue
+            for f in class_files(base / name):
+                rel = f.relative_to(root).as_posix()
+                if f.suffix.lower() in accepted:
+                    items.append(ImageItem(f, rel, label, is_test))
+                else:
+                    detail = f"{f.suffix or 'no extension'!r} is not among {where}.extensions ({', '.join(accepted)})"
+                    ignored.append({"file": rel, "reason": "extension", "detail": detail})
+    return items, classes, (test if len(parts) == 2 else None), ignored
 
 
 def _load(
@@ -238,11 +286,13 @@ def drop_classes(
 def read_folder(opts: FolderOptions, ctx: Context, root: Path | None = None) -> RawDataset:
     """Prepare a folder tree (``root`` overrides ``opts.path``, for extracted downloads)."""
     root = Path(opts.path if root is None else root)
-    items, classes, has_split = scan(root, opts, ctx.where)
+    items, classes, test_dir, ignored = scan(root, opts, ctx.where)
+    has_split = test_dir is not None
     base, n = (root / opts.train_dir if has_split else root), len(classes)
     files = np.bincount([it.label for it in items if not it.is_test], minlength=n)
     empty_classes(files, classes, base, opts, ctx.where)  # folders without files: fail before decoding
     images, labels, is_test, skipped, tree_sha = read_items(items, opts, ctx.where)
+    skipped = sorted(ignored + skipped, key=lambda bad: bad["file"])
     usable = np.bincount(labels[~is_test], minlength=n)
     dropped = empty_classes(usable, classes, base, opts, ctx.where)
     skipped_classes = [
@@ -251,7 +301,7 @@ def read_folder(opts: FolderOptions, ctx: Context, root: Path | None = None) -> 
     ]
     (images, labels, is_test), classes = drop_classes((images, labels, is_test), classes, dropped)
     if has_split:
-        split = f"folders {opts.train_dir}/ and {opts.test_dir}/"
+        split = f"folders {opts.train_dir}/ and {test_dir.name}/"
     elif opts.train_per_class is not None:
         is_test = per_class_train_mask(labels, opts.train_per_class, ctx.seed)
         split = f"{opts.train_per_class} train images per class drawn with the seed, rest test"

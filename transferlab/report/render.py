@@ -8,12 +8,15 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from transferlab.report.model import Figure, Section, Table, Text
 
 
 def _fmt(value) -> str:
+    if value is None or value is pd.NA:
+        return ""
     if isinstance(value, float):
         if math.isnan(value):
             return ""
@@ -25,8 +28,25 @@ def _fmt(value) -> str:
     return "" if value is None else str(value)
 
 
+def _integer_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns holding only whole numbers (ints that pandas widened for a missing cell) as ints.
+
+    A table built from rows that lack some columns (extraction dims of mixed backbones) gets
+    NaN there, and pandas stores the column's ints as floats: they would print as ``3,136.0``.
+    """
+    frame = frame.copy()
+    for col in frame.columns:
+        values = frame[col]
+        if pd.api.types.is_float_dtype(values) and values.notna().any():
+            present = values.dropna()
+            if (present == present.round()).all() and present.abs().max() < 2**53:
+                frame[col] = values.astype("Int64")
+    return frame
+
+
 def _cells(frame: pd.DataFrame) -> list[list[str]]:
-    return [[_fmt(v) for v in row] for row in frame.astype(object).itertuples(index=False)]
+    rows = _integer_columns(frame).astype(object).itertuples(index=False)
+    return [[_fmt(int(v) if isinstance(v, np.integer) else v) for v in row] for row in rows]
 
 
 def table_markdown(table: Table) -> str:

@@ -9,6 +9,11 @@ import pandas as pd
 from transferlab.report.model import Section, Table, read_metrics_dir
 
 
+def _throughput(value: float | None) -> float | None:
+    """Images per second to 0.1 (a wall-clock figure: more digits are noise)."""
+    return None if value is None else round(float(value), 1)
+
+
 def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
     runs = read_metrics_dir(metrics_dir, "extract")
     if not runs:
@@ -19,7 +24,7 @@ def build(metrics_dir: Path, reports_dir: Path) -> Section | None:
             "dataset": m.get("dataset"),
             "backbone": m.get("backbone"),
             "images": m.get("images"),
-            "images/s": m.get("images_per_second"),
+            "images/s": _throughput(m.get("images_per_second")),
             "device": m.get("device"),
         }
         dims = m.get("dims", {})

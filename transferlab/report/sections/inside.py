@@ -12,8 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from transferlab.io import read_json
-from transferlab.metrics import read_metrics
-from transferlab.report.model import Block, Figure, Section, Table, Text, read_metrics_dir
+from transferlab.report.model import (
+    Block,
+    Figure,
+    Section,
+    Table,
+    Text,
+    read_metrics_dir,
+    read_metrics_file,
+)
 
 DETAILED = ("vgg16", "vgg_mini")  # per-layer tables shown in full (conv / pool / fc rows)
 LAYER_TYPES = ("Conv2d", "MaxPool2d", "AvgPool2d", "Linear")
@@ -74,10 +81,9 @@ def _inspect_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
 
 
 def _predict_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
-    path = metrics_dir / "predict.json"
-    if not path.is_file():
+    m = read_metrics_file(metrics_dir / "predict.json")
+    if m is None:
         return []
-    m = read_metrics(path)
     blocks: list[Block] = [Text("**Top-k predictions** with softmax probabilities.")]
     if "heldout_acc" in m:
         blocks.append(
@@ -115,10 +121,9 @@ def _predict_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
 
 
 def _featuremap_blocks(metrics_dir: Path) -> list[Block]:
-    path = metrics_dir / "featuremaps.json"
-    if not path.is_file():
+    m = read_metrics_file(metrics_dir / "featuremaps.json")
+    if m is None:
         return []
-    m = read_metrics(path)
     return [
         Text(
             f"**Feature maps** of `{m['backbone']}`: first convolution `{m['first_conv']}` "
@@ -133,10 +138,9 @@ def _featuremap_blocks(metrics_dir: Path) -> list[Block]:
 
 
 def _fcn_blocks(metrics_dir: Path, reports_dir: Path) -> list[Block]:
-    path = metrics_dir / "fcn.json"
-    if not path.is_file():
+    m = read_metrics_file(metrics_dir / "fcn.json")
+    if m is None:
         return []
-    m = read_metrics(path)
     blocks: list[Block] = [
         Text(
             f"**Fully-connected layers as convolutions** (`{m['backbone']}`): on standard "

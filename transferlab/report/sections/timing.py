@@ -14,13 +14,13 @@ from typing import Any
 import pandas as pd
 
 from transferlab.metrics import PROVENANCE, STAGE_SECONDS, read_metrics
-from transferlab.report.model import Section, Table, Text
+from transferlab.report.model import Section, Table, Text, metrics_files
 
 
 def stage_times(metrics_dir: Path) -> pd.DataFrame:
     """One row per stage run that recorded its time: stage, item, seconds, share; longest first."""
     rows = []
-    for path in sorted(Path(metrics_dir).rglob("*.json")):
+    for path in metrics_files(metrics_dir, recursive=True):
         seconds = read_metrics(path).get(STAGE_SECONDS)
         if seconds is None:
             continue
@@ -47,7 +47,7 @@ def per_stage(frame: pd.DataFrame) -> pd.DataFrame:
 def provenances(metrics_dir: Path) -> dict[str, int]:
     """Each distinct provenance block (as sorted JSON) and how many metrics files carry it."""
     counts: dict[str, int] = {}
-    for path in sorted(Path(metrics_dir).rglob("*.json")):
+    for path in metrics_files(metrics_dir, recursive=True):
         block: Any = read_metrics(path).get(PROVENANCE)
         if block is not None:
             key = json.dumps(block, sort_keys=True)
