@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from transferlab.gan.fid import (
 from transferlab.gan.models import build_gan
 from transferlab.gan.params import GanParams
 from transferlab.gan.run import check_inputs, run_variant
+from transferlab.gan.scores import class_histogram, classes_covered, sample_scores
 from transferlab.gan.training import LoopConfig, fixed_latent_grid, generate, train_gan
 from transferlab.io import read_json
 from transferlab.models.registry import build_backbone, save_backbone
@@ -187,12 +189,30 @@ def test_fid_handles_dead_units_and_few_samples():
 
 def test_classifier_features_one_pass_gives_fc7_and_predictions():
     ds = tiny_dataset(n=10)
-    feats, preds = ClassifierFeatures(tiny_classifier(), "fc7", torch.device("cpu"), batch_size=4)(
+    feats, probs = ClassifierFeatures(tiny_classifier(), "fc7", torch.device("cpu"), batch_size=4)(
         torch.from_numpy(ds.images).permute(0, 3, 1, 2)
     )
-    assert feats.shape == (10, 256) and preds.shape == (10,)
+    assert feats.shape == (10, 256) and probs.shape == (10, 3)
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     with pytest.raises(UserError, match="fc9"):
         ClassifierFeatures(tiny_classifier(), "fc9", torch.device("cpu"))
+
+
+def test_sample_scores_histogram_coverage_and_confidence():
+    # 10 samples over 4 classes: fair share 2.5, covered at >= 1.25 samples
+    probs = np.zeros((10, 4))
+    winners = [0, 0, 0, 0, 0, 1, 1, 2, 0, 1]
+    probs[np.arange(10), winners] = 0.7
+    probs[np.arange(10), [(w + 1) % 4 for w in winners]] = 0.3
+    assert class_histogram(probs).tolist() == [6, 3, 1, 0]
+    assert classes_covered(class_histogram(probs)) == 2
+    assert classes_covered(np.array([3, 3, 3, 1])) == 3
+    scores = sample_scores(probs, ("a", "b", "c", "d"), np.array(winners[:5] + [3] * 5))
+    assert scores["class_histogram"] == {"a": 6, "b": 3, "c": 1, "d": 0}
+    assert scores["classes_covered"] == 2
+    assert scores["mean_confidence"] == pytest.approx(0.7)
+    assert scores["conditional_accuracy"] == pytest.approx(0.5)
+    assert sample_scores(probs, "abcd", None)["conditional_accuracy"] is None
 
 
 # --- training loop and grid -----------------------------------------------------------------
@@ -316,6 +336,15 @@ def test_bad_params_are_one_line_user_errors():
         tiny_params(configs={"x": {"label_in_d": True}}, variants=["x"])
     with pytest.raises(UserError, match="unknown key"):
         tiny_params(nb_updates_D=2)
+    with pytest.raises(UserError, match=r"checkpoints \[3\] lie beyond gan.configs.x.iterations=2"):
+        tiny_params(configs={"x": {"iterations": 2}}, variants=["x"])
+
+
+def test_variant_iterations_override_the_shared_count():
+    params = tiny_params(configs={**CONFIGS, "cgan": {**CONFIGS["cgan"], "iterations": 9}})
+    assert params.iterations_of("cgan") == 9 and params.iterations_of("cdcgan") == 6
+    assert params.checkpoint_iterations("cgan") == (3, 9)
+    assert params.checkpoint_iterations("cdcgan") == params.checkpoint_iterations() == (3, 6)
 
 
 def test_classifier_must_be_trained_on_the_gan_dataset():
@@ -355,7 +384,13 @@ def test_same_seed_same_metrics_and_outputs(tmp_path):
     strip = lambda m: {k: v for k, v in m.items() if k not in TIMING}  # noqa: E731
     assert strip(m1) == strip(m2) and rows1 == rows2
     assert 0 <= m1["conditional_accuracy"] <= 1 and m1["fid"] > 0 and m1["fid_floor"] >= 0
-    assert sorted(p.name for p in (tmp_path / "a" / "fig").iterdir()) == ["it3.png", "it6.png"]
+    assert sorted(p.name for p in (tmp_path / "a" / "fig").iterdir()) == [
+        "it3.png",
+        "it6.png",
+        "progress.png",
+    ]
+    assert sum(m1["class_histogram"].values()) == 20 and 0 <= m1["classes_covered"] <= 3
+    assert 1 / 3 <= m1["mean_confidence"] <= 1 and 1 / 3 <= m1["mean_confidence_real"] <= 1
     assert sorted(p.name for p in (tmp_path / "a" / "model").iterdir()) == [
         "generator.pt",
         "generator_it3.pt",
@@ -426,9 +461,11 @@ def test_stage_writes_outputs_and_report_section_reads_them(tmp_path):
     assert table["variant"].tolist() == ["cdcgan", "dcgan_nz10"]
     assert table["conditional acc"].notna().tolist() == [True, False]
     assert [b.path for b in section.blocks if isinstance(b, Figure)] == [
-        "figures/gan/cdcgan/it6.png",
-        "figures/gan/dcgan_nz10/it6.png",
+        "figures/gan/cdcgan/progress.png",
+        "figures/gan/dcgan_nz10/progress.png",
     ]
+    assert "iterations 3, 6" in next(b for b in section.blocks if isinstance(b, Figure)).caption
+    assert table["classes covered"].str.endswith("/3").all()
     assert gans_section.build(tmp_path / "nothing", tmp_path / "reports") is None
 
 
@@ -446,3 +483,30 @@ def test_stage_errors_are_one_line_and_leave_nothing(tmp_path, capsys):
         stage.main(_argv(tmp_path, tree, "wgan"))
     assert "unknown GAN variant 'wgan'" in capsys.readouterr().err
     assert not (tmp_path / "metrics").exists() and not (tmp_path / "reports").exists()
+
+
+def test_report_says_each_course_comparison_from_the_numbers(tmp_path):
+    def metrics(fid, acc=None, covered=10, iterations=800):
+        return {"fid": fid, "fid_floor": 2.0, "conditional_accuracy": acc, "mean_confidence": 0.9,
+                "classes_covered": covered, "iterations": iterations}  # fmt: skip
+
+    runs = {
+        "dcgan": metrics(60.0, covered=9),
+        "dcgan_nz10": metrics(90.0, covered=7),
+        "cdcgan": metrics(40.0, 0.93),
+        "cgan": metrics(70.0, 0.8, iterations=2000),
+        "cdcgan_nolabel_d": metrics(50.0, 0.11),
+    }
+    for name, m in runs.items():
+        (tmp_path / "gan").mkdir(exist_ok=True)
+        (tmp_path / "gan" / f"{name}.json").write_text(json.dumps(m))
+    text = " ".join(
+        b.markdown for b in gans_section.build(tmp_path, tmp_path).blocks if hasattr(b, "markdown")
+    )
+    assert "FID 60.0 vs 90.0, classes covered 9 vs 7" in text
+    assert "a latent of 100 gives the closer samples (0.67x the FID of a latent of 10)" in text
+    assert "conditional accuracy 0.930 vs 0.110" in text and "ignores it (near chance)" in text
+    assert "iterations 800 vs 2000: by FID the convolutional one gives the closer samples" in text
+    del runs["dcgan_nz10"]
+    (tmp_path / "gan" / "dcgan_nz10.json").unlink()
+    assert "Latent size" not in str(gans_section.build(tmp_path, tmp_path).blocks)

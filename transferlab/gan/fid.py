@@ -69,7 +69,7 @@ def fid_from_features(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class ClassifierFeatures:
-    """One forward pass of a domain classifier -> (cut-layer features, class predictions).
+    """One forward pass of a domain classifier -> (cut-layer features, softmax probabilities).
 
     Images are uint8 (N, C, H, W) — generated images are quantised to uint8 first, so
     real and generated images go through exactly the same preprocessing.
@@ -93,7 +93,7 @@ class ClassifierFeatures:
             with autocast(self.device):
                 out = self.extractor(x)
             feats.append(out["features"].flatten(1).float().cpu())
-            preds.append(out["logits"].float().argmax(1).cpu())
+            preds.append(out["logits"].float().softmax(1).cpu())
         return torch.cat(feats).numpy(), torch.cat(preds).numpy()
 
 

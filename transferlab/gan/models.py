@@ -84,33 +84,36 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    """Image (+ one-hot label planes) -> strided convs with LeakyReLU -> one logit."""
+    """Image -> strided conv -> (+ one-hot label planes) -> strided convs, LeakyReLU -> one logit.
+
+    The label planes join after the first convolution, at half resolution, as in the
+    course's cDCGAN: the same conditioning as planes on the input at a tenth of its cost.
+    """
 
     def __init__(self, channels: int = 1, image_size: int = 28, ndf: int = 32, n_classes: int = 0):
         super().__init__()
         side, n_down = _layout(image_size)
         self.n_classes, self.channels, self.image_size = n_classes, channels, image_size
-        layers: list[nn.Module] = [
-            nn.Conv2d(channels + n_classes, ndf, 4, 2, 1),
-            nn.LeakyReLU(0.2, True),
-        ]
-        width = ndf
+        self.stem = nn.Sequential(nn.Conv2d(channels, ndf, 4, 2, 1), nn.LeakyReLU(0.2, True))
+        layers: list[nn.Module] = []
+        width, extra = ndf, n_classes
         for _ in range(n_down - 1):
             layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.Conv2d(width + extra, width * 2, 4, 2, 1, bias=False),
                 nn.BatchNorm2d(width * 2),
                 nn.LeakyReLU(0.2, True),
             ]
-            width *= 2
-        layers.append(nn.Conv2d(width, 1, side, 1, 0))
+            width, extra = width * 2, 0
+        layers.append(nn.Conv2d(width + extra, 1, side, 1, 0))
         self.net = nn.Sequential(*layers)
         dcgan_init(self)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.stem(x)
         if self.n_classes:
             planes = one_hot(y, self.n_classes, len(x), x.device)[:, :, None, None]
-            x = torch.cat([x, planes.expand(-1, -1, *x.shape[2:])], 1)
-        return self.net(x).flatten()
+            h = torch.cat([h, planes.expand(-1, -1, *h.shape[2:])], 1)
+        return self.net(h).flatten()
 
 
 class MLPGenerator(nn.Module):

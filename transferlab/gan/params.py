@@ -23,12 +23,13 @@ class VariantConfig:
     width: int = 32  # DCGAN: ngf = ndf; MLP: first hidden layer size
     nb_update_G: int | None = None  # overrides gan.nb_update_G for this variant when set
     nb_update_D: int | None = None  # overrides gan.nb_update_D for this variant when set
+    iterations: int | None = None  # overrides gan.iterations for this variant when set
 
     def __post_init__(self) -> None:
         require(self.nz >= 1, f"nz must be >= 1, got {self.nz}")
         require(self.width >= 4, f"width must be >= 4, got {self.width}")
         require(not (self.label_in_d and not self.label_in_g), "label_in_d needs label_in_g: true")
-        for name in ("nb_update_G", "nb_update_D"):
+        for name in ("nb_update_G", "nb_update_D", "iterations"):
             value = getattr(self, name)
             require(value is None or value >= 1, f"{name} must be >= 1, got {value}")
 
@@ -77,6 +78,12 @@ class GanParams:
         require(self.log_every >= 1, f"log_every must be >= 1, got {self.log_every}")
         require(self.num_threads >= 0, f"num_threads must be >= 0, got {self.num_threads}")
         require(self.n_fid >= 10, f"n_fid must be >= 10, got {self.n_fid}")
+        for name, cfg in self.configs.items():
+            late = [c for c in self.checkpoints if cfg.iterations is not None and c > cfg.iterations]
+            require(
+                not late,
+                f"checkpoints {late} lie beyond gan.configs.{name}.iterations={cfg.iterations}",
+            )
         missing = [v for v in self.variants if v not in self.configs]
         require(
             not missing,
@@ -96,6 +103,12 @@ class GanParams:
         d = cfg.nb_update_D if cfg.nb_update_D is not None else self.nb_update_D
         return g, d
 
-    def checkpoint_iterations(self) -> tuple[int, ...]:
-        """Sorted checkpoint iterations; the final iteration is always one."""
-        return tuple(sorted({*self.checkpoints, self.iterations}))
+    def iterations_of(self, variant: str) -> int:
+        """Training iterations of ``variant`` (its override, else ``gan.iterations``)."""
+        own = self.config(variant).iterations
+        return own if own is not None else self.iterations
+
+    def checkpoint_iterations(self, variant: str | None = None) -> tuple[int, ...]:
+        """Sorted checkpoint iterations of ``variant`` (shared ones if None); the last always is one."""
+        last = self.iterations if variant is None else self.iterations_of(variant)
+        return tuple(sorted({*self.checkpoints, last}))

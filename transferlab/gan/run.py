@@ -4,7 +4,9 @@ Scores use a domain classifier the pipeline trained on the same dataset: FID on 
 ``fid_layer`` features (generated vs ``n_fid`` real training images), the floor
 (real test vs the same real training images: what a perfect generator would score
 at this sample size), and for conditional variants the classifier's accuracy on
-generated images against the requested labels.
+generated images against the requested labels; for every variant the classifier's mean
+confidence on samples and the class histogram of its predictions (mode coverage,
+``scores.py``), with the same numbers on real test images beside them.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from transferlab.errors import UserError
 from transferlab.gan.fid import ClassifierFeatures, fid_from_features, inception_fid
 from transferlab.gan.models import IMAGE_SIZES, build_gan
 from transferlab.gan.params import SMOOTH_REAL_LABEL, GanParams
-from transferlab.gan.sheets import sample_sheet
+from transferlab.gan.scores import sample_scores
+from transferlab.gan.sheets import progress_sheet, sample_sheet
 from transferlab.gan.training import LoopConfig, fixed_latent_grid, generate, train_gan
 from transferlab.models.backbone import Backbone
 from transferlab.training.checkpoint import Checkpoint
 
 GRID_COLS = 10
+PROGRESS_FIGURE = "progress.png"  # every checkpoint's sheet side by side (the report's figure)
 
 
 def check_inputs(
@@ -99,8 +103,11 @@ def run_variant(
     model_dir.mkdir(parents=True, exist_ok=True)
     figures_dir.mkdir(parents=True, exist_ok=True)
 
+    sheets: dict[int, torch.Tensor] = {}  # a resumed run redraws the earlier ones into it
+
     def on_checkpoint(it: int) -> None:
         sheet = generate(G, grid_z, grid_y, device)
+        sheets[it] = sheet
         sample_sheet(
             sheet,
             figures_dir / f"it{it}.png",
@@ -111,7 +118,7 @@ def run_variant(
         torch.save(_cpu_state(G), model_dir / f"generator_it{it}.pt")
 
     loop = LoopConfig(
-        iterations=params.iterations,
+        iterations=params.iterations_of(variant),
         batch_size=params.batch_size,
         lr=params.lr,
         betas=(params.betas[0], params.betas[1]),
@@ -119,7 +126,7 @@ def run_variant(
         nb_update_D=nb_d,
         real_label=SMOOTH_REAL_LABEL if params.label_smoothing else 1.0,
         log_every=params.log_every,
-        checkpoints=params.checkpoint_iterations(),
+        checkpoints=params.checkpoint_iterations(variant),
     )
     start = time.perf_counter()
     rows = train_gan(
@@ -137,6 +144,13 @@ def run_variant(
     )
     train_seconds = time.perf_counter() - start + (checkpoint.prior_seconds if checkpoint else 0.0)
     torch.save(_cpu_state(G), model_dir / "generator.pt")
+    progress_sheet(
+        sorted(sheets.items()),
+        figures_dir / PROGRESS_FIGURE,
+        n_cols=GRID_COLS,
+        row_labels=row_labels,
+        title=f"{variant}: the fixed latent grid during training",
+    )
 
     # Samples for scoring: balanced labels, latents from the (seeded) training generator.
     n = params.n_fid
@@ -154,8 +168,9 @@ def run_variant(
 
     feats = ClassifierFeatures(classifier, params.fid_layer, device)
     f_train, _ = feats(real_train)
-    f_test, pred_test = feats(real_test)
-    f_fake, pred_fake = feats(fake)
+    f_test, probs_test = feats(real_test)
+    f_fake, probs_fake = feats(fake)
+    real_scores = sample_scores(probs_test, data.classes, np.asarray(test_y)[test_idx.numpy()])
     inc_fid, inc_note = inception_fid(real_train, fake)
     last = rows[-1]
     metrics: dict[str, Any] = {
@@ -165,20 +180,22 @@ def run_variant(
         "nz": cfg.nz,
         "label_in_g": cfg.label_in_g,
         "label_in_d": cfg.label_in_d,
-        "iterations": params.iterations,
+        "iterations": loop.iterations,
+        "width": cfg.width,
+        "batch_size": params.batch_size,
         "nb_update_G": nb_g,
         "nb_update_D": nb_d,
         "fid": fid_from_features(f_fake, f_train),
         "fid_floor": fid_from_features(f_test, f_train),
         "fid_layer": f"{classifier.name}.{params.fid_layer}",
         "fid_samples": n,
-        "conditional_accuracy": float(np.mean(pred_fake == y.numpy())) if cfg.conditional else None,
-        "classifier_accuracy_real": float(
-            np.mean(pred_test == np.asarray(test_y)[test_idx.numpy()])
-        ),
+        **sample_scores(probs_fake, data.classes, y.numpy() if cfg.conditional else None),
+        "classifier_accuracy_real": real_scores["conditional_accuracy"],
+        "mean_confidence_real": real_scores["mean_confidence"],
+        "classes_covered_real": real_scores["classes_covered"],
         "inception_fid": inc_fid,
         "train_seconds": train_seconds,
-        "iterations_per_second": params.iterations / train_seconds,
+        "iterations_per_second": loop.iterations / train_seconds,
         "samples_per_second": n / sample_seconds,
         "final_loss_D": last["loss_D"],
         "final_loss_G": last["loss_G"],
