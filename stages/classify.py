@@ -3,7 +3,10 @@
 Inputs:  data/features/<dataset>-<backbone> (the feature cache; the network never runs here),
          data/prepared/<dataset> (its pixels, for the raw-pixel SVM baseline only)
 Outputs: metrics/classify/<dataset>-<backbone>.json (nested test/CV accuracy per
-         layer/kernel/C/PCA, the C CV picked, best row, softmax head; `dvc metrics diff` reads it),
+         layer/kernel/C/PCA, the C CV picked, best row, per-layer best, softmax head;
+         `dvc metrics diff --targets metrics/classify -R` compares it), and its headline
+         metrics/headline/classify/<dataset>-<backbone>.json (svm: the best row's test
+         accuracy; softmax: the softmax head's at its best layer; the DVC metric),
          metrics/classify-rows/<dataset>-<backbone>.json (every table row with times, the
          classification report and confusion matrix of the best row; the report reads it),
          reports/figures/classify/<dataset>-<backbone>_confusion.png (best row by CV)
