@@ -63,7 +63,8 @@ def study(tiny_study, tmp_path) -> tuple[Path, dict[str, str]]:
 
 def test_a_c_sweep_shows_headlines_and_the_accuracies_that_moved(study):
     repo, env = study
-    base = headlines(json.loads(run(["dvc", "metrics", "show", "--json"], repo, env).stdout)["workspace"]["data"])
+    (workspace,) = json.loads(run(["dvc", "metrics", "show", "--json"], repo, env).stdout).values()
+    base = headlines(workspace["data"])
     run(["dvc", "exp", "run", "-n", "c-sweep", "-S", "classify.C=[0.5,2]"], repo, env)
     shown = exp_show(repo, env)["c-sweep"]
     assert shown["params"]["params.yaml"]["data"]["classify"]["C"] == [0.5, 2]
@@ -92,15 +93,24 @@ def test_plots_draw_curves_that_belong_together_on_one_chart(study):
     repo, env = study
     shown = json.loads(run(["dvc", "plots", "show", "--json"], repo, env).stdout)
     assert not shown.get("errors"), shown.get("errors")
-    fields = {
+    fields = {  # one chart per file with a curve; an empty curve (a skipped run) draws none
         path: {v.get("field") for p in plots for v in p["content"]["data"]["values"]}
         for path, plots in shown["data"].items()
+        if plots
     }
-    finetune = [f for path, f in fields.items() if path.startswith("plots/finetune/")]
-    assert finetune and all(f == {"train_acc", "test_acc"} for f in finetune), fields
+    assert all(len(shown["data"][path]) == 1 for path in fields)  # every curve of a run on its one chart
+    # every fine-tune run that trained (a headline test_acc) has its train and test curves together
+    trained = {
+        f"plots/finetune/{p.stem}.json"
+        for p in (repo / HEADLINE / "finetune").glob("*.json")
+        if json.loads(p.read_text())
+    }
+    assert trained and {p for p in fields if p.startswith("plots/finetune/")} == trained
+    assert all(fields[p] == {"train_acc", "test_acc"} for p in trained), fields
     gan = [f for path, f in fields.items() if path.startswith("plots/gan/")]
     assert gan and all(f == {"loss_D", "loss_G"} for f in gan), fields
     assert fields["plots/pretrain/vgg_mini.json"] == {"train_acc", "test_acc"}
+    assert fields["plots/scratch/fashion-mnist-cnn.csv"] == {"train_acc", "test_acc"}
     assert any(path.startswith("plots/fgsm/") for path in fields)
     html = repo / "dvc_plots" / "index.html"
     run(["dvc", "plots", "show", "-o", str(html.parent)], repo, env)
@@ -111,7 +121,7 @@ def test_plots_draw_curves_that_belong_together_on_one_chart(study):
 def test_two_clones_push_experiments_a_third_pulls_and_compares_both(study, tmp_path):
     a, env = study
     origin, store = tmp_path / "origin.git", tmp_path / "dvc-store"
-    run(["git", "init", "-q", "--bare", str(origin)], tmp_path, env)
+    run(["git", "init", "-q", "--bare", "--initial-branch=main", str(origin)], tmp_path, env)
     run(["git", "branch", "-M", "main"], a, env)
     run(["dvc", "remote", "add", "-d", "store", str(store)], a, env)
     commit_all(a, env, "share: a DVC remote")
