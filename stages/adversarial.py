@@ -16,7 +16,10 @@ from transferlab.explain.params import AdversarialParams
 from transferlab.figures import save_figure
 from transferlab.stage import DATA, EXPLAIN_RUN, FIGURE, METRICS, MODEL, Job, Stage
 
-STAGE = Stage(__doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, FIGURE, section=(AdversarialParams, "explain.adversarial"))
+STAGE = Stage(
+    __doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, FIGURE, section=(AdversarialParams, "explain.adversarial"),
+    headline={"attack_success": "success_rate"},
+)  # fmt: skip
 
 
 @STAGE.main

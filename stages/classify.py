@@ -3,7 +3,10 @@
 Inputs:  data/features/<dataset>-<backbone> (the feature cache; the network never runs here),
          data/prepared/<dataset> (its pixels, for the raw-pixel SVM baseline only)
 Outputs: metrics/classify/<dataset>-<backbone>.json (nested test/CV accuracy per
-         layer/kernel/C/PCA, the C CV picked, best row, softmax head; `dvc metrics diff` reads it),
+         layer/kernel/C/PCA, the C CV picked, best row, per-layer best, softmax head;
+         `dvc metrics diff --targets metrics/classify -R` compares it), and its headline
+         metrics/headline/classify/<dataset>-<backbone>.json (svm: the best row's test
+         accuracy; softmax: the softmax head's at its best layer; the DVC metric),
          metrics/classify-rows/<dataset>-<backbone>.json (every table row with times, the
          classification report and confusion matrix of the best row; the report reads it),
          reports/figures/classify/<dataset>-<backbone>_confusion.png (best row by CV)
@@ -24,7 +27,7 @@ from transferlab.data.prepared import load_prepared
 from transferlab.errors import UserError, unknown_name
 from transferlab.figures import save_figure
 from transferlab.stage import BACKBONE, FEATURES, METRICS, Job, Stage, path
-from transferlab.transfer.classify import check_layers, confusion_figure, run
+from transferlab.transfer.classify import best_softmax_head, check_layers, confusion_figure, run
 from transferlab.transfer.feature_cache import load_features
 from transferlab.transfer.params import ClassifyParams
 
@@ -32,6 +35,7 @@ STAGE = Stage(
     __doc__, FEATURES, path("--prepared", "prepared dataset (pixel baseline)", optional=True), BACKBONE, METRICS,
     path("--rows", "full rows JSON to write"), path("--figure", "confusion-matrix PNG to write"),
     section=(ClassifyParams, "classify"), seed_torch=False,  # classify itself runs no torch code
+    headline={"svm": "best.test_acc", "softmax": best_softmax_head},  # per-layer rows: the detail file
 )  # fmt: skip
 
 
@@ -74,7 +78,7 @@ def main(job: Job[ClassifyParams]) -> None:
         f"{best['C_label']} {best['pca']} (test acc {best['test_acc']:.3f})"
     )
     save_figure(confusion_figure(result.details["confusion_matrix"], result.classes, title), args.figure)
-    job.write_metrics(args.rows, result.details, device="cpu", records_stage=False)
+    job.write_metrics(args.rows, result.details, device="cpu", records_stage=False, headline=False)
     job.write_metrics(args.metrics, result.metrics, device="cpu")
     print(
         f"classify {args.backbone} on {result.metrics['dataset']}: {len(result.rows)} grid rows; "

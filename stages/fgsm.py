@@ -8,6 +8,9 @@ Params:  base, explain.fgsm with explain.runs.<--run>'s overrides (the method's 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from transferlab.explain.adversarial import run_fgsm
 from transferlab.explain.common import load_inputs, method_params
 from transferlab.explain.figures import curve_figure
@@ -17,7 +20,19 @@ from transferlab.io import write_json
 from transferlab.stage import DATA, EXPLAIN_RUN, FIGURE, METRICS, MODEL, Job, Stage, path
 
 PLOT = path("--plot", "curve JSON (DVC plot) to write")
-STAGE = Stage(__doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, PLOT, FIGURE, section=(FGSMParams, "explain.fgsm"))
+def accuracy_at_8_255(metrics: Mapping[str, Any]) -> float | None:
+    """FGSM accuracy at epsilon 8/255, the course's budget (an epsilon within 0.01 grey level of it:
+    params give 0.03137); None when explain.fgsm.epsilons lacks it."""
+    for key, acc in metrics["accuracy"].items():
+        if abs(float(key.removeprefix("eps_")) * 255 - 8) < 0.01:
+            return acc
+    return None
+
+
+STAGE = Stage(
+    __doc__, MODEL, DATA, EXPLAIN_RUN, METRICS, PLOT, FIGURE, section=(FGSMParams, "explain.fgsm"),
+    headline={"acc_at_8/255": accuracy_at_8_255},
+)  # fmt: skip
 
 
 @STAGE.main

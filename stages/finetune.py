@@ -28,6 +28,7 @@ STAGE = Stage(
     name("--mode", "head | full"), METRICS, path("--plots", "per-epoch curve JSON to write"),
     path("--figure", "curves PNG to write"),
     section=(FinetuneParams, "finetune"),
+    headline={"test_acc": "final_test_acc"},  # a skipped mode has none
 )  # fmt: skip
 
 

@@ -30,6 +30,7 @@ STAGE = Stage(
     path("--model-out", "directory for generator weights"), path("--figures", "directory for sample sheets"),
     METRICS, path("--plots", "loss curves CSV to write"),
     section=(GanParams, "gan"),
+    headline={"fid": "fid", "cond_acc": "conditional_accuracy"},  # cond_acc: conditional variants only
 )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ STAGE = Stage(
     __doc__, BACKBONE, PREPARED_ROOT, path("--out", "model directory to write"), METRICS,
     path("--plots", "per-epoch curve JSON to write"),
     section=(PretrainParams, "pretrain"),
+    headline={"test_acc": "test_acc"},  # pretrained on pretrain.dataset (none for a backbone not pretrained here)
 )  # fmt: skip
 
 

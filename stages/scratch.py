@@ -31,6 +31,7 @@ STAGE = Stage(
     __doc__, name("--model", "an entry of scratch.models_config"), DATA, METRICS,
     path("--plot", "per-iteration curve CSV to write"), path("--figure", "hard-examples PNG to write"),
     section=(ScratchParams, "scratch"),
+    headline={"test_acc": "test_acc"},
 )  # fmt: skip
 
 

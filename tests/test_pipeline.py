@@ -2,8 +2,9 @@
 
 Runs `dvc repro` (all stages), checks every stage wrote metrics and the report, that a
 second `dvc repro` runs nothing, that a forced re-run of every stage gives byte-identical
-metrics with their provenance (same seed, same numbers on CPU; wall-clock times live apart
-in timings/), and that `dvc metrics show` lists them.
+metrics (the detail files with their provenance and the headline files; same seed, same
+numbers on CPU; wall-clock times live apart in timings/), and that `dvc metrics show`
+lists the headlines.
 """
 
 from __future__ import annotations
@@ -63,8 +64,10 @@ def test_second_repro_runs_nothing_and_metrics_listed(first_run):
     proc = run(["dvc", "repro"], repo, env)
     assert ran_stages(proc.stdout) == []
     assert read_metrics(repo) == metrics
-    shown = run(["dvc", "metrics", "show", "--json"], repo, env).stdout
-    assert "metrics/pretrain/vgg_mini.json" in shown
+    (workspace,) = json.loads(run(["dvc", "metrics", "show", "--json"], repo, env).stdout).values()
+    shown = workspace["data"]
+    assert shown["metrics/headline/pretrain/vgg_mini.json"]["data"]["vgg_mini"]["test_acc"] > 0
+    assert not any(path.startswith("metrics/pretrain/") for path in shown)  # the detail is an out, not a metric
 
 
 def test_forced_rerun_of_every_stage_gives_byte_identical_metrics(first_run):
@@ -77,7 +80,12 @@ def test_forced_rerun_of_every_stage_gives_byte_identical_metrics(first_run):
     assert sorted(again) == sorted(metrics)
     assert [k for k in metrics if again[k] != metrics[k]] == []  # a timing under another key shows here
     seed = yaml.safe_load((repo / "params.yaml").read_text())["base"]["seed"]
+    headlines = [k for k in again if k.startswith("metrics/headline/")]  # byte-identical too, checked above
+    assert headlines and all(k.replace("headline/", "", 1) in again for k in headlines)  # each beside its detail
     for key, raw in again.items():
+        if key in headlines:
+            assert "provenance" not in json.loads(raw), key  # numbers only: no version columns in dvc exp show
+            continue
         block = json.loads(raw)["provenance"]
         assert block["seed"] == seed and block["device"].split(":")[0] in ("cpu", "mps", "cuda"), key
         assert all(block["versions"][name] for name in VERSIONED), key
@@ -124,5 +132,6 @@ def test_exp_run_of_a_classify_change_reruns_only_classify_and_report(first_run)
     ran = ran_stages(proc.stdout)
     assert ran and all(s.startswith("classify@") or s == "report" for s in ran), ran
     assert any(s.startswith("classify@") for s in ran) and "report" in ran
-    diff = run(["dvc", "metrics", "diff", "--json"], repo, env).stdout
+    # the detail files are not DVC metrics, yet `dvc metrics diff --targets` compares any JSON
+    diff = run(["dvc", "metrics", "diff", "--json", "--targets", "metrics/classify", "-R"], repo, env).stdout
     assert "C=0.5" in diff or "C=2" in diff  # per layer/kernel/C accuracies are compared

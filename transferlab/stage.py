@@ -13,7 +13,9 @@ of the module's docstring. Its ``main(argv=None)`` is the stage's body decorated
 4. seeds every RNG (:func:`transferlab.seeding.seed_everything`).
 
 The body gets the :class:`Job`: all of that, the resolved device, and a metrics writer stamped
-with the seed; it calls a pure ``run(...)`` of the package and writes the outputs.
+with the seed; it calls a pure ``run(...)`` of the package and writes the outputs. A stage
+that declares ``headline=`` (:data:`transferlab.metrics.Headline`) gets, beside its metrics
+file, the few numbers ``dvc exp show`` compares: one mechanism, every stage the same way.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from transferlab.config import PARAMS_FILE, BaseParams, load_entry, load_section, read_params
 from transferlab.errors import exit_on_user_error
-from transferlab.metrics import write_metrics
+from transferlab.metrics import Headline, write_metrics
 from transferlab.seeding import seed_everything
 
 if TYPE_CHECKING:
@@ -108,6 +110,7 @@ class Job(Generic[T]):
     params: T
     file: Mapping[str, Any]
     generator: torch.Generator | None  # seeded, for DataLoaders; None when the stage seeds without torch
+    headline_spec: Headline | None = None  # the stage's declared headline (Stage(..., headline=...))
 
     @property
     def seed(self) -> int:
@@ -125,10 +128,18 @@ class Job(Generic[T]):
         """Entry ``key`` of registry ``registry`` (``backbones``); an unknown key lists the valid ones."""
         return load_entry(cls, registry, key, kind, self.file)
 
-    def write_metrics(self, path: Path, metrics: dict[str, Any], *, device: Any = None, records_stage: bool = True) -> None:
-        """:func:`transferlab.metrics.write_metrics` stamped with the seed and (unless given) the resolved device."""
+    def write_metrics(
+        self, path: Path, metrics: dict[str, Any], *, device: Any = None, records_stage: bool = True,
+        headline: bool = True,
+    ) -> None:
+        """:func:`transferlab.metrics.write_metrics` stamped with the seed and (unless given) the resolved device.
+
+        With ``headline`` (the default) and a declared headline, its headline file is written too;
+        a stage writing a second, detail-only metrics file passes ``headline=False`` for it.
+        """
         write_metrics(
-            path, metrics, seed=self.seed, device=self.device if device is None else device, records_stage=records_stage
+            path, metrics, seed=self.seed, device=self.device if device is None else device, records_stage=records_stage,
+            headline_spec=self.headline_spec if headline else None,
         )
 
 
@@ -137,7 +148,8 @@ class Stage(Generic[T]):
 
     ``section`` is ``(dataclass, "dotted.key")`` of the stage's own section (``None``: ``base``
     only); ``seed_torch=False`` for a stage that never runs torch (seeding then does not import it);
-    ``params_file=False`` for the one stage that reads no params (``report``).
+    ``params_file=False`` for the one stage that reads no params (``report``); ``headline``: the
+    numbers of its metrics that ``dvc exp show`` compares (:data:`transferlab.metrics.Headline`).
     """
 
     def __init__(
@@ -147,12 +159,14 @@ class Stage(Generic[T]):
         section: tuple[type[T], str] | None = None,
         seed_torch: bool = True,
         params_file: bool = True,
+        headline: Headline | None = None,
     ) -> None:
         self.description = doc.splitlines()[0] if doc else ""
         self.args = args
         self.section = section
         self.seed_torch = seed_torch
         self.params_file = params_file
+        self.headline = headline
 
     def parser(self) -> argparse.ArgumentParser:
         """The stage's argparse parser: the declared options, then ``--params``."""
@@ -188,4 +202,4 @@ class Stage(Generic[T]):
         base = load_section(BaseParams, "base", file)
         params = None if self.section is None else load_section(self.section[0], self.section[1], file)
         generator = seed_everything(base.seed, with_torch=self.seed_torch)
-        return Job(args, base, params, file, generator)
+        return Job(args, base, params, file, generator, self.headline)

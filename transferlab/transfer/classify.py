@@ -53,6 +53,12 @@ def check_finite(x: np.ndarray | Rows, name: str) -> np.ndarray | Rows:
     return x
 
 
+def best_softmax_head(metrics: Mapping[str, Any]) -> float | None:
+    """The softmax head's test accuracy at its best layer (the report's side-by-side figure)."""
+    heads = metrics.get("softmax_head") or {}
+    return max((h["test_acc"] for h in heads.values()), default=None)
+
+
 def pixel_matrix(images: np.ndarray) -> Rows:
     """uint8 (N, H, W, C) prepared images -> (N, H*W*C) rows of floats in [0, 1], read a block at a time.
 
