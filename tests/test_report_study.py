@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -33,7 +34,7 @@ def _extract_metrics(dataset: str, dims: dict[str, int]) -> dict:
 def _study(tmp_path: Path, targets: list[str]) -> Path:
     root = tmp_path / "study"
     root.mkdir()
-    subprocess.run(["dvc", "init", "--no-scm", "-q"], cwd=root, check=True)
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True)  # the venv's dvc
     (root / "dvc.yaml").write_text(yaml.safe_dump(DVC_YAML))
     (root / "params.yaml").write_text(yaml.safe_dump({"study": {"targets": targets}}))
     return root

@@ -64,8 +64,8 @@ def experiments_by_name(show_json: str) -> dict[str, dict]:
         for exp in [baseline, *(e for r in baseline.get("experiments") or [] for e in r["revs"])]:
             data = exp.get("data") or {}
             found[exp.get("name") or exp["rev"]] = {
-                kind: {path: v["data"] for path, v in (data.get(kind) or {}).items()}
-                for kind in ("params", "metrics")
+                "rev": exp["rev"],
+                **{kind: {path: v["data"] for path, v in (data.get(kind) or {}).items()} for kind in ("params", "metrics")},
             }
     return found
 
@@ -90,7 +90,12 @@ def test_queued_variants_run_on_two_workers_and_show_their_own_metrics(tiny_stud
 
     exps = experiments_by_name(run(["dvc", "exp", "show", "--json"], repo, env).stdout)
     baseline = {path: json.loads((repo / path).read_text()) for path in (CLASSIFY_METRICS, TSNE_METRICS)}
-    metrics = {name: exps[name]["metrics"] for name in VARIANTS}
+    # the detail files are git-tracked outputs: read each experiment's from its commit
+    metrics = {
+        name: {path: json.loads(run(["git", "show", f"{exps[name]['rev']}:{path}"], repo, env).stdout)
+               for path in (CLASSIFY_METRICS, TSNE_METRICS)}
+        for name in VARIANTS
+    }  # fmt: skip
     for name, (override, family) in VARIANTS.items():
         key, value = override.split("=")
         section, field = key.split(".")
